@@ -1,0 +1,179 @@
+"""A connection to a stui server: socket, request ids, pipelining.
+
+Synchronous on purpose: the REPL sends a request and waits for its reply
+(Ctrl-C while waiting sends an interrupt and keeps waiting), and scripted mode
+pipelines many requests through one non-blocking loop. No threads.
+"""
+
+from __future__ import annotations
+
+import collections
+import selectors
+import socket
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from . import __version__, wire
+from .errors import ConnectionLost, ImageUnreachable
+
+RECV_SIZE = 1 << 16
+
+
+class Connection:
+    """One authenticated client connection (one workspace on the server)."""
+
+    def __init__(self, sock: socket.socket, address: str) -> None:
+        self._sock = sock
+        self.address = address
+        self._splitter = wire.LineSplitter()
+        self._replies: dict[Any, dict[str, Any]] = {}
+        self._next_id = 0
+        self.info: wire.ServerInfo | None = None
+
+    @classmethod
+    def open(cls, host: str, port: int, token: str, *, timeout: float = 10.0) -> Connection:
+        """Connect and authenticate; ImageUnreachable says why not."""
+        address = f"{host}:{port}"
+        try:
+            sock = socket.create_connection((host, port), timeout=timeout)
+        except OSError as exc:
+            raise ImageUnreachable(f"cannot reach an image at {address}: {exc.strerror or exc}") from None
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        connection = cls(sock, address)
+        try:
+            reply = connection.request(
+                {"op": "hello", "protocol": wire.PROTOCOL_VERSION, "token": token,
+                 "client": f"stui {__version__}"},
+                timeout=timeout,
+            )
+        except (ConnectionLost, wire.ProtocolError) as exc:
+            connection.close()
+            raise ImageUnreachable(f"{address} did not answer as a stui server ({exc})") from None
+        if not reply.get("ok"):
+            connection.close()
+            error = wire.RemoteError.from_wire(reply.get("error"))
+            if error.kind == "bad-token":
+                raise ImageUnreachable(f"{address} refused the token (check --token-file or STUI_TOKEN)")
+            raise ImageUnreachable(f"{address} refused the connection: {error.message}")
+        sock.settimeout(None)
+        connection.info = wire.ServerInfo.from_reply(reply)
+        return connection
+
+    # -- sending and receiving -------------------------------------------------
+
+    def _assign_id(self, message: dict[str, Any]) -> int:
+        self._next_id += 1
+        message["id"] = self._next_id
+        return self._next_id
+
+    def send(self, message: dict[str, Any]) -> int:
+        """Send without waiting; answer the request id."""
+        request_id = self._assign_id(message)
+        try:
+            self._sock.sendall(wire.encode(message))
+        except OSError as exc:
+            raise ConnectionLost(f"lost the connection to {self.address}: {exc.strerror or exc}") from None
+        return request_id
+
+    def wait(self, request_id: int, *, timeout: float | None = None) -> dict[str, Any]:
+        """Read until the reply to request_id arrives; keep other replies."""
+        self._sock.settimeout(timeout)
+        try:
+            while request_id not in self._replies:
+                self._receive()
+        except TimeoutError:
+            raise ConnectionLost(f"{self.address} did not answer within {timeout:g} s") from None
+        finally:
+            self._sock.settimeout(None)
+        return self._replies.pop(request_id)
+
+    def request(self, message: dict[str, Any], *, timeout: float | None = None) -> dict[str, Any]:
+        return self.wait(self.send(message), timeout=timeout)
+
+    def _receive(self) -> None:
+        try:
+            data = self._sock.recv(RECV_SIZE)
+        except TimeoutError:
+            raise
+        except OSError as exc:
+            raise ConnectionLost(f"lost the connection to {self.address}: {exc.strerror or exc}") from None
+        if not data:
+            raise ConnectionLost(f"the image at {self.address} closed the connection")
+        for line in self._splitter.feed(data):
+            self._store(wire.decode(line))
+
+    def _store(self, reply: dict[str, Any]) -> None:
+        self._replies[reply.get("id")] = reply
+
+    def discard(self, request_id: int) -> None:
+        """Forget a reply we no longer care about (e.g. an interrupt's)."""
+        self._replies.pop(request_id, None)
+
+    # -- pipelining ----------------------------------------------------------------
+
+    def pipeline(
+        self,
+        requests: Iterable[dict[str, Any]],
+        on_reply: Callable[[dict[str, Any], dict[str, Any]], bool],
+        *,
+        window: int = 1024,
+    ) -> None:
+        """Send requests ahead of their replies, at most `window` outstanding.
+
+        on_reply(request, reply) is called in request order; when it answers
+        False no further requests are sent (those already sent are drained).
+        Reading and writing share one selector loop so that neither side can
+        block the other when replies are large.
+        """
+        pending = iter(requests)
+        outstanding: collections.deque[dict[str, Any]] = collections.deque()
+        out = bytearray()
+        sending = True  # more requests may still be sent
+        stopped = False  # on_reply asked to stop
+        sock = self._sock
+        sock.setblocking(False)
+        selector = selectors.DefaultSelector()
+        try:
+            selector.register(sock, selectors.EVENT_READ)
+            while True:
+                while sending and len(outstanding) < window and len(out) < RECV_SIZE:
+                    request = next(pending, None)
+                    if request is None:
+                        sending = False
+                        break
+                    self._assign_id(request)
+                    outstanding.append(request)
+                    out += wire.encode(request)
+                if not outstanding:
+                    return
+                events = selectors.EVENT_READ | (selectors.EVENT_WRITE if out else 0)
+                selector.modify(sock, events)
+                for _key, mask in selector.select():
+                    if mask & selectors.EVENT_WRITE and out:
+                        try:
+                            sent = sock.send(out)
+                        except BlockingIOError:
+                            sent = 0
+                        except OSError as exc:
+                            raise ConnectionLost(f"lost the connection to {self.address}: {exc.strerror or exc}") from None
+                        del out[:sent]
+                    if mask & selectors.EVENT_READ:
+                        try:
+                            self._receive()
+                        except BlockingIOError:
+                            pass
+                while outstanding and outstanding[0]["id"] in self._replies:
+                    request = outstanding.popleft()
+                    reply = self._replies.pop(request["id"])
+                    if not stopped and not on_reply(request, reply):
+                        stopped = True
+                        sending = False
+        finally:
+            selector.close()
+            sock.setblocking(True)
+
+    def close(self) -> None:
+        try:
+            self._sock.close()
+        except OSError:
+            pass

@@ -1,0 +1,32 @@
+"""Errors a person sees: one line each, with the exit status they imply.
+
+Anything raised as a StuiError is printed as its message alone; every other
+exception is a bug and shows a traceback only under --debug.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_SMALLTALK_ERROR = 1
+EXIT_USAGE = 2
+EXIT_UNREACHABLE = 3
+
+
+class StuiError(Exception):
+    """A failure with a one-line explanation for the user."""
+
+    exit_code = EXIT_SMALLTALK_ERROR
+
+
+class UsageError(StuiError):
+    exit_code = EXIT_USAGE
+
+
+class ImageUnreachable(StuiError):
+    """No image could be started or reached."""
+
+    exit_code = EXIT_UNREACHABLE
+
+
+class ConnectionLost(ImageUnreachable):
+    """The image went away while we were talking to it."""

@@ -1,0 +1,181 @@
+"""The wire protocol: framing and message shapes, free of I/O.
+
+One JSON object per line, ASCII only (see docs/protocol.md). Keeping this
+module pure lets the framing and the reply parsing be tested without a socket,
+and lets the scripted path use it without importing anything heavy.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+PROTOCOL_VERSION = 1
+DEFAULT_MAX_LINE = 4 * 1024 * 1024
+
+_encoder = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"))
+
+
+class ProtocolError(Exception):
+    """The peer sent something that is not the protocol."""
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    """One request as a line: ASCII only, so the peer can split at b'\\n'."""
+    return _encoder.encode(message).encode("ascii") + b"\n"
+
+
+def decode(line: bytes) -> dict[str, Any]:
+    try:
+        message = json.loads(line)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProtocolError(f"malformed reply from the server: {exc}") from None
+    if not isinstance(message, dict):
+        raise ProtocolError("malformed reply from the server: not a JSON object")
+    return message
+
+
+class LineSplitter:
+    """Collects received bytes and hands out complete lines."""
+
+    def __init__(self, max_line: int = DEFAULT_MAX_LINE) -> None:
+        self._pending = bytearray()
+        self._max_line = max_line
+
+    def feed(self, data: bytes) -> list[bytes]:
+        self._pending += data
+        if b"\n" not in data:
+            if len(self._pending) > self._max_line:
+                raise ProtocolError(f"reply line longer than {self._max_line} bytes")
+            return []
+        *lines, rest = self._pending.split(b"\n")
+        self._pending = bytearray(rest)
+        return [bytes(line) for line in lines]
+
+
+@dataclass(frozen=True)
+class RemoteError:
+    """Why a request failed, as the server described it."""
+
+    kind: str
+    message: str
+    exception_class: str | None = None
+    stack: tuple[str, ...] = ()
+    line: int | None = None
+    column: int | None = None
+
+    @classmethod
+    def from_wire(cls, error: Any) -> RemoteError:
+        if not isinstance(error, dict):
+            return cls("malformed", "the server sent an error without a description")
+        return cls(
+            kind=str(error.get("kind", "unknown")),
+            message=str(error.get("message", "")),
+            exception_class=error.get("class"),
+            stack=tuple(str(line) for line in error.get("stack", ()) or ()),
+            line=error.get("line") if isinstance(error.get("line"), int) else None,
+            column=error.get("column") if isinstance(error.get("column"), int) else None,
+        )
+
+    def location(self) -> str:
+        """'line 3, column 5' for compile errors; empty otherwise."""
+        if self.line is None:
+            return ""
+        return f"line {self.line}" + (f", column {self.column}" if self.column else "")
+
+    def one_line(self, *, with_location: bool = True) -> str:
+        """The text a person sees for this error."""
+        if self.kind == "exception":
+            return f"{self.exception_class or 'Error'}: {self.message}"
+        if self.kind in ("syntax", "undeclared"):
+            where = f" at {self.location()}" if with_location and self.line is not None else ""
+            label = "syntax error" if self.kind == "syntax" else "undeclared variable"
+            return f"{label}{where}: {self.message}"
+        return self.message or self.kind
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """The reply to an eval: a value, or an error, plus captured output."""
+
+    output: str = ""
+    value: str | None = None
+    value_class: str | None = None
+    store: str | None = None
+    ms: int = 0
+    error: RemoteError | None = None
+    truncated: bool = False
+    defined: tuple[str, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @classmethod
+    def from_reply(cls, reply: dict[str, Any]) -> EvalResult:
+        error = None if reply.get("ok") else RemoteError.from_wire(reply.get("error"))
+        return cls(
+            output=str(reply.get("output", "")),
+            value=reply.get("value"),
+            value_class=reply.get("class"),
+            store=reply.get("store"),
+            ms=int(reply.get("ms", 0) or 0),
+            error=error,
+            truncated=bool(reply.get("truncated", False)),
+            defined=tuple(reply.get("defined", ()) or ()),
+            extra=reply,
+        )
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """What hello told us about the image."""
+
+    dialect: str
+    version: str
+    server: str
+    image_id: str
+    workspace: str
+    ops: tuple[str, ...]
+    defects: tuple[dict[str, Any], ...]
+    max_line: int
+
+    @classmethod
+    def from_reply(cls, reply: dict[str, Any]) -> ServerInfo:
+        limits = reply.get("limits") or {}
+        return cls(
+            dialect=str(reply.get("dialect", "?")),
+            version=str(reply.get("version", "?")),
+            server=str(reply.get("server", "?")),
+            image_id=str(reply.get("imageId", "")),
+            workspace=str(reply.get("workspace", "")),
+            ops=tuple(reply.get("ops", ())),
+            defects=tuple(d for d in reply.get("defects", ()) if isinstance(d, dict)),
+            max_line=int(limits.get("maxLine", DEFAULT_MAX_LINE)),
+        )
+
+
+def eval_request(
+    code: str,
+    *,
+    declare: list[str] | tuple[str, ...] | None = None,
+    mode: str = "statements",
+    print_value: bool = True,
+    batch: str | None = None,
+    line: int = 1,
+) -> dict[str, Any]:
+    """An eval request without its id; optional fields only when not default."""
+    request: dict[str, Any] = {"op": "eval", "code": code}
+    if declare is not None:
+        request["declare"] = list(declare)
+    if mode != "statements":
+        request["mode"] = mode
+    if not print_value:
+        request["print"] = False
+    if batch is not None:
+        request["batch"] = batch
+    if line != 1:
+        request["line"] = line
+    return request
