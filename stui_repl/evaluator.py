@@ -1,0 +1,115 @@
+"""The evaluation core shared by the REPL and scripted mode.
+
+It turns source text into protocol requests (via the scanner) and replies
+into results. Interactive use evaluates one unit at a time so Ctrl-C can
+interrupt it; scripts pipeline every unit and let the server skip the rest of
+a batch after the first failure.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from . import scanner, wire
+from .connection import Connection
+
+_batches = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A unit and what became of it."""
+
+    unit: scanner.Unit
+    result: wire.EvalResult
+
+
+def request_for(unit: scanner.Unit, *, print_value: bool = True, batch: str | None = None) -> dict[str, Any]:
+    """The protocol request that evaluates one scanned unit."""
+    if unit.kind == "temps":
+        return {"op": "bindings", "action": "declare", "names": list(unit.names)}
+    if unit.kind == "declaration":
+        return wire.eval_request(unit.code, mode="fileIn", print_value=print_value, batch=batch, line=unit.line)
+    return wire.eval_request(
+        unit.code, declare=unit.names, print_value=print_value, batch=batch, line=unit.line
+    )
+
+
+def result_of(unit: scanner.Unit, reply: dict[str, Any]) -> wire.EvalResult:
+    if unit.kind == "temps" and reply.get("ok"):
+        return wire.EvalResult()
+    return wire.EvalResult.from_reply(reply)
+
+
+class Evaluator:
+    """Evaluates text in one connection's workspace."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+
+    def units_for_input(self, text: str) -> list[scanner.Unit]:
+        """Interactive input: a sequence with its own temporaries stays one unit."""
+        units = scanner.split_script(text)
+        if any(unit.kind == "temps" for unit in units):
+            names = scanner.assigned_names(text)
+            first = units[0]
+            return [scanner.Unit("statement", text.strip(), first.line, first.column, names)]
+        return units
+
+    def evaluate_unit(
+        self, unit: scanner.Unit, *, on_interrupt: Callable[[], None] | None = None
+    ) -> wire.EvalResult:
+        """Send one unit and wait; Ctrl-C while waiting interrupts the image."""
+        request_id = self.connection.send(request_for(unit))
+        interrupts: list[int] = []
+        while True:
+            try:
+                reply = self.connection.wait(request_id)
+                break
+            except KeyboardInterrupt:
+                if on_interrupt:
+                    on_interrupt()
+                interrupts.append(self.connection.send({"op": "interrupt"}))
+        for interrupt_id in interrupts:
+            self.connection.discard(interrupt_id)
+        return result_of(unit, reply)
+
+    def run_units(
+        self,
+        units: Iterable[scanner.Unit],
+        on_outcome: Callable[[Outcome], bool],
+        *,
+        print_values: bool,
+        keep_going: bool,
+    ) -> None:
+        """Pipeline units; on_outcome answers False to stop early."""
+        batch = None if keep_going else f"s{next(_batches)}"
+        pending: dict[int, scanner.Unit] = {}
+
+        def requests() -> Iterator[dict[str, Any]]:
+            for unit in units:
+                request = request_for(unit, print_value=print_values, batch=batch)
+                pending[id(request)] = unit
+                yield request
+
+        def on_reply(request: dict[str, Any], reply: dict[str, Any]) -> bool:
+            unit = pending.pop(id(request))
+            return on_outcome(Outcome(unit, result_of(unit, reply)))
+
+        self.connection.pipeline(requests(), on_reply)
+
+    def bindings(self) -> list[dict[str, Any]]:
+        reply = self.connection.request({"op": "bindings"})
+        return list(reply.get("bindings", ())) if reply.get("ok") else []
+
+    def inspect(self, code: str) -> dict[str, Any]:
+        return self.connection.request(
+            {"op": "inspect", "code": code, "declare": list(scanner.assigned_names(code))}
+        )
+
+    def complete(self, prefix: str, kind: str, *, timeout: float = 2.0) -> list[dict[str, Any]]:
+        reply = self.connection.request({"op": "complete", "prefix": prefix, "kind": kind}, timeout=timeout)
+        return list(reply.get("candidates", ())) if reply.get("ok") else []

@@ -1,0 +1,190 @@
+"""Starting and stopping a gst image that runs the stui server.
+
+The server's Smalltalk sources are filed into gst once and saved as a snapshot
+image in the cache, named by a hash of the sources and the gst it was built
+with; later starts load that snapshot, which is ready in a few milliseconds.
+The token goes to the server on its stdin (never on a command line, where
+`ps` shows it), and stdin stays open: when stui goes away, however it goes,
+the pipe closes and the image quits instead of living on.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import secrets
+import select
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import paths
+from .errors import ImageUnreachable
+from .provision import GstInstall, ProvisionError, ensure_gst
+
+SERVER_DIR = Path(__file__).resolve().parent / "server"
+LOAD_SCRIPT = SERVER_DIR / "load-gst.st"
+START_SCRIPT = SERVER_DIR / "start-gst.st"
+ANNOUNCEMENT = "STUI-SERVER LISTENING"
+
+Progress = Callable[[str], None]
+
+
+def server_sources() -> list[Path]:
+    """Every file that goes into the server image."""
+    files = sorted((SERVER_DIR / "core").glob("*.st")) + sorted((SERVER_DIR / "gst").glob("*.st"))
+    return [LOAD_SCRIPT, START_SCRIPT, *files]
+
+
+def image_key(install: GstInstall) -> str:
+    digest = hashlib.sha256()
+    digest.update(f"{install.gst}\0{install.version}\0{install.base_args}\0".encode())
+    for path in server_sources():
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def server_image(install: GstInstall, progress: Progress | None = None) -> Path:
+    """The snapshot image with the server loaded, built if missing."""
+    images = paths.cache_dir() / "images"
+    images.mkdir(parents=True, exist_ok=True)
+    target = images / f"stui-server-{image_key(install)}.im"
+    if target.exists():
+        return target
+    with open(images / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if target.exists():
+            return target
+        if progress:
+            progress("building the server image (once)")
+        partial = images / f".building-{os.getpid()}.im"
+        command = [*install.command(str(LOAD_SCRIPT), "-a", str(SERVER_DIR), str(partial))]
+        try:
+            done = subprocess.run(
+                command, env=install.environ(), stdin=subprocess.DEVNULL,
+                capture_output=True, timeout=300, check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise ImageUnreachable(f"could not build the server image: {exc}") from None
+        if done.returncode != 0 or not partial.exists() or _has_load_errors(done.stdout + done.stderr):
+            partial.unlink(missing_ok=True)
+            detail = _last_line(done.stderr) or _last_line(done.stdout) or f"gst exited with {done.returncode}"
+            raise ImageUnreachable(f"could not build the server image: {detail}")
+        os.replace(partial, target)
+        for old in images.glob("stui-server-*.im"):
+            if old != target:
+                old.unlink(missing_ok=True)
+    return target
+
+
+def _has_load_errors(output: bytes) -> bool:
+    """gst reports file-in errors on its output and carries on; we must not."""
+    text = output.decode("utf-8", "replace")
+    return any(marker in text for marker in ("parse error", "doesNotUnderstand", "undeclared variable", "Error class"))
+
+
+def _last_line(data: bytes) -> str:
+    lines = [line.strip() for line in data.decode("utf-8", "replace").splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+@dataclass
+class RunningImage:
+    """A gst process we started, serving on host:port."""
+
+    host: str
+    port: int
+    token: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self, timeout: float = 3.0) -> None:
+        """Close stdin (the server quits by itself), then insist."""
+        if self.process.stdin and not self.process.stdin.closed:
+            try:
+                self.process.stdin.close()
+            except OSError:
+                pass
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process.stdout:
+            self.process.stdout.close()
+
+
+def launch(
+    install: GstInstall | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    token: str | None = None,
+    progress: Progress | None = None,
+    timeout: float = 30.0,
+) -> RunningImage:
+    """Start a gst image running the server and wait until it listens."""
+    try:
+        install = install or ensure_gst(progress=progress)
+    except ProvisionError as exc:
+        raise ImageUnreachable(str(exc)) from None
+    image = server_image(install, progress)
+    token = token or secrets.token_hex(16)
+    logs = paths.cache_dir() / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log_path = logs / f"image-{os.getpid()}-{int(time.time())}.log"
+    with open(log_path, "ab") as log:
+        try:
+            process = subprocess.Popen(
+                install.command(str(START_SCRIPT), image=image),
+                env=install.environ(),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                start_new_session=True,  # Ctrl-C at the terminal is for stui, not the image
+            )
+        except OSError as exc:
+            raise ImageUnreachable(f"could not start gst: {exc}") from None
+    assert process.stdin is not None and process.stdout is not None
+    settings = {"host": host, "port": port, "token": token}
+    try:
+        process.stdin.write(json.dumps(settings).encode() + b"\n")
+        process.stdin.flush()
+    except OSError:
+        pass
+    running = RunningImage(host, 0, token, process, log_path)
+    running.port = _read_port(running, timeout)
+    return running
+
+
+def _read_port(running: RunningImage, timeout: float) -> int:
+    stdout = running.process.stdout
+    assert stdout is not None
+    ready, _, _ = select.select([stdout], [], [], timeout)
+    line = stdout.readline().decode("ascii", "replace").strip() if ready else ""
+    if not line.startswith(ANNOUNCEMENT):
+        running.stop(timeout=1.0)
+        detail = _last_line(running.log_path.read_bytes()) if running.log_path.exists() else ""
+        if not ready:
+            detail = detail or f"no answer within {timeout:g} s"
+        raise ImageUnreachable(f"the image did not start: {detail or line or 'it exited'}")
+    try:
+        return int(line.split()[-1])
+    except ValueError:
+        running.stop(timeout=1.0)
+        raise ImageUnreachable(f"the image announced an unreadable port: {line!r}") from None

@@ -1,0 +1,166 @@
+"""Turning results into text: rich for people at a terminal, plain for pipes.
+
+Both renderers answer the same methods, so meta-commands and the evaluation
+core never care where their output goes. rich is imported only when the rich
+renderer is made: the scripted path must stay quick to start.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from .wire import EvalResult, RemoteError
+
+
+class PlainRenderer:
+    """Plain text: what scripts and pipes get."""
+
+    def __init__(self, out: TextIO | None = None, err: TextIO | None = None) -> None:
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
+
+    def output(self, text: str) -> None:
+        if text:
+            self.out.write(text)
+
+    def value(self, result: EvalResult) -> None:
+        if result.value is not None:
+            self.out.write(result.value + "\n")
+
+    def result(self, result: EvalResult, *, show_value: bool = True) -> None:
+        self.output(result.output)
+        if result.ok and show_value:
+            self.value(result)
+
+    def error(self, error: RemoteError, *, where: str = "") -> None:
+        """One line on stderr; `where` (file:line:) replaces the error's own location."""
+        self.err.write(f"{where}{error.one_line(with_location=not where)}\n")
+
+    def trace(self, error: RemoteError) -> None:
+        self.out.write(error.one_line() + "\n")
+        for line in error.stack:
+            self.out.write(f"  {line}\n")
+
+    def info(self, text: str) -> None:
+        self.out.write(text + "\n")
+
+    def warning(self, text: str) -> None:
+        self.err.write(f"warning: {text}\n")
+
+    def problem(self, text: str) -> None:
+        self.err.write(f"stui: {text}\n")
+
+    def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+        if not rows:
+            self.out.write(f"{title}: none\n")
+            return
+        widths = [max(len(str(c)), *(len(str(r[i])) for r in rows)) for i, c in enumerate(columns)]
+        self.out.write("  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip() + "\n")
+        for row in rows:
+            self.out.write("  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip() + "\n")
+
+    def flush(self) -> None:
+        self.out.flush()
+
+
+class JsonRenderer(PlainRenderer):
+    """--format json: one object per statement, on stdout."""
+
+    def record(self, line: int, code: str, result: EvalResult) -> None:
+        record: dict[str, Any] = {"line": line, "code": code, "ok": result.ok, "output": result.output}
+        if result.ok:
+            for key, value in (("value", result.value), ("class", result.value_class), ("store", result.store)):
+                if value is not None:
+                    record[key] = value
+            if result.defined:
+                record["defined"] = list(result.defined)
+        else:
+            assert result.error is not None
+            error = result.error
+            record["error"] = {
+                key: value
+                for key, value in (
+                    ("kind", error.kind), ("class", error.exception_class), ("message", error.message),
+                    ("line", error.line), ("column", error.column), ("stack", list(error.stack)),
+                )
+                if value not in (None, [])
+            }
+        record["ms"] = result.ms
+        self.out.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+class RichRenderer(PlainRenderer):
+    """Colour for people: values with their class dimmed, errors in red."""
+
+    def __init__(self, console: Any = None) -> None:
+        from rich.console import Console
+
+        super().__init__()
+        self.console = console or Console(highlight=False, soft_wrap=True)
+        self.err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+    def output(self, text: str) -> None:
+        if text:
+            self.console.out(text, end="", highlight=False)
+            if not text.endswith("\n"):
+                self.console.out("")
+
+    def value(self, result: EvalResult) -> None:
+        from rich.text import Text
+
+        if result.value is None:
+            return
+        line = Text(result.value)
+        if result.truncated:
+            line.append(" …(truncated)", style="dim")
+        if result.value_class:
+            line.append(f"  {result.value_class}", style="dim")
+        self.console.print(line)
+
+    def error(self, error: RemoteError, *, where: str = "") -> None:
+        from rich.text import Text
+
+        self.console.print(Text(where + error.one_line(with_location=not where), style="bold red"))
+        if error.stack:
+            self.console.print(Text("  (:trace shows the stack)", style="dim"))
+
+    def trace(self, error: RemoteError) -> None:
+        from rich.text import Text
+
+        self.console.print(Text(error.one_line(), style="bold red"))
+        for line in error.stack:
+            self.console.print(Text(f"  {line}", style="red"))
+
+    def info(self, text: str) -> None:
+        from rich.text import Text
+
+        self.console.print(Text(text))
+
+    def warning(self, text: str) -> None:
+        from rich.text import Text
+
+        self.console.print(Text(f"warning: {text}", style="yellow"))
+
+    def problem(self, text: str) -> None:
+        from rich.text import Text
+
+        self.console.print(Text(text, style="bold red"))
+
+    def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+        from rich.table import Table
+
+        if not rows:
+            self.info(f"{title}: none")
+            return
+        table = Table(title=title, title_justify="left", show_edge=False, header_style="bold")
+        for column in columns:
+            table.add_column(column, overflow="fold")
+        for row in rows:
+            table.add_row(*(str(v) for v in row))
+        self.console.print(table)
+
+    def flush(self) -> None:
+        self.console.file.flush()
