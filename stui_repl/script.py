@@ -60,7 +60,7 @@ def run(
             renderer.record(outcome.unit.line, outcome.unit.code, result)
         else:
             renderer.output(result.output)
-            if result.ok and print_values:
+            if result.ok and print_values and outcome.unit.kind == "statement":
                 renderer.value(result)
         if result.ok:
             return True

@@ -1,0 +1,82 @@
+"""Fixtures: real gst images and real stui processes.
+
+Every test runs with STUI_HOME pointing into a temporary directory, so no
+test reads or writes the user's files. The cache (provisioned gst and the
+built server image) is shared with the user's own cache, so a machine that ran
+`stui setup` does not download gst again for the tests.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from stui_repl import paths
+
+ROOT = Path(__file__).resolve().parents[1]
+_REAL_CACHE = paths.cache_dir()
+
+
+@pytest.fixture(scope="session")
+def stui_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("stui-home")
+    _REAL_CACHE.mkdir(parents=True, exist_ok=True)
+    (home / "cache").symlink_to(_REAL_CACHE)
+    return home
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(stui_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STUI_HOME", str(stui_home))
+    monkeypatch.delenv("STUI_TOKEN", raising=False)
+    monkeypatch.setenv("NO_COLOR", "1")
+
+
+@pytest.fixture(scope="session")
+def gst_install(stui_home: Path):
+    os.environ["STUI_HOME"] = str(stui_home)
+    from stui_repl.provision import ensure_gst
+
+    return ensure_gst()
+
+
+@pytest.fixture(scope="session")
+def server_image(gst_install) -> Path:
+    from stui_repl.launcher import server_image
+
+    return server_image(gst_install)
+
+
+@pytest.fixture
+def image(gst_install, server_image) -> Iterator:
+    """A fresh gst image running the server, stopped after the test."""
+    from stui_repl.launcher import launch
+
+    running = launch(gst_install)
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def shared_image(gst_install, server_image, stui_home: Path) -> Iterator:
+    """One image for a whole module of tests that do not disturb each other."""
+    os.environ["STUI_HOME"] = str(stui_home)
+    from stui_repl.launcher import launch
+
+    running = launch(gst_install)
+    yield running
+    running.stop()
+
+
+def run_stui(*args: str, input: str | None = None, timeout: float = 60, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run the real stui as a subprocess with pipes."""
+    return subprocess.run(
+        [sys.executable, "-m", "stui_repl", *args],
+        input=input, capture_output=True, text=True, timeout=timeout,
+        cwd=ROOT, env={**os.environ, **(env or {})}, check=False,
+    )

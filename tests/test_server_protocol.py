@@ -1,0 +1,262 @@
+"""The server, hit directly over real sockets: framing, authentication,
+isolation between clients, interrupts, and surviving bad input."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+
+import pytest
+
+from stui_repl.connection import Connection
+from stui_repl.errors import ImageUnreachable
+
+
+class RawClient:
+    """A client that can send anything, including garbage."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        self.file = self.sock.makefile("rwb")
+
+    def send_line(self, data: bytes) -> None:
+        self.file.write(data + b"\n")
+        self.file.flush()
+
+    def send(self, message: dict) -> None:
+        self.send_line(json.dumps(message).encode())
+
+    def receive(self) -> dict | None:
+        line = self.file.readline()
+        return json.loads(line) if line else None
+
+    def request(self, message: dict) -> dict:
+        self.send(message)
+        reply = self.receive()
+        assert reply is not None, "connection closed"
+        return reply
+
+    def hello(self, token: str) -> dict:
+        return self.request({"id": 0, "op": "hello", "protocol": 1, "token": token})
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def client(shared_image):
+    raw = RawClient(shared_image.port)
+    assert raw.hello(shared_image.token)["ok"]
+    yield raw
+    raw.close()
+
+
+def test_hello_describes_the_image(shared_image):
+    raw = RawClient(shared_image.port)
+    reply = raw.hello(shared_image.token)
+    assert reply["ok"] and reply["dialect"] == "gst"
+    assert "3.2.5" in reply["version"]
+    assert set(reply["ops"]) >= {"hello", "eval", "interrupt", "complete", "inspect", "bindings", "ping"}
+    assert len(reply["imageId"]) == 16
+    assert {d["id"] for d in reply["defects"]} >= {"float-printing", "smallint-mul-overflow"}
+    raw.close()
+
+
+def test_requests_before_hello_are_refused_and_the_connection_closed(shared_image):
+    raw = RawClient(shared_image.port)
+    reply = raw.request({"id": 1, "op": "eval", "code": "3 + 4"})
+    assert reply["ok"] is False and reply["error"]["kind"] == "unauthenticated"
+    assert raw.receive() is None
+    raw.close()
+
+
+def test_a_wrong_token_is_refused(shared_image):
+    raw = RawClient(shared_image.port)
+    reply = raw.hello("x" * len(shared_image.token))
+    assert reply["error"]["kind"] == "bad-token"
+    assert raw.receive() is None
+    with pytest.raises(ImageUnreachable, match="refused the token"):
+        Connection.open(shared_image.host, shared_image.port, "not-the-token-at-all")
+
+
+def test_malformed_lines_get_an_error_and_the_connection_lives_on(client):
+    for junk in (b"not json", b"[1, 2]", b'{"id": 3', b"\xff\xfe\x00", b'{"id": 4}', b'{"id": 5, "op": 7}'):
+        client.send_line(junk)
+        reply = client.receive()
+        assert reply is not None and reply["ok"] is False, junk
+        assert reply["error"]["kind"] in ("malformed", "unknown-op"), reply
+    assert client.request({"id": 9, "op": "ping"}) == {"id": 9, "ok": True, "pong": True}
+
+
+def test_bad_field_types_are_malformed(client):
+    reply = client.request({"id": 1, "op": "eval", "code": 42})
+    assert reply["error"]["kind"] == "malformed"
+    reply = client.request({"id": 2, "op": "eval", "code": "3", "declare": "x"})
+    assert reply["error"]["kind"] == "malformed"
+    assert client.request({"id": 3, "op": "eval", "code": "3 + 4"})["value"] == "7"
+
+
+def test_an_unknown_op_is_named(client):
+    reply = client.request({"id": "abc", "op": "frobnicate"})
+    assert reply == {"id": "abc", "ok": False, "error": {"kind": "unknown-op", "message": "unknown op: 'frobnicate'"}}
+
+
+def test_an_over_long_line_is_refused_and_the_server_survives(shared_image):
+    raw = RawClient(shared_image.port)
+    assert raw.hello(shared_image.token)["ok"]
+    raw.sock.sendall(b'{"id": 1, "op": "eval", "code": "' + b"1" * (5 * 1024 * 1024))
+    reply = raw.receive()
+    assert reply is not None and reply["error"]["kind"] == "line-too-long"
+    raw.close()
+    other = RawClient(shared_image.port)
+    assert other.hello(shared_image.token)["ok"]
+    assert other.request({"id": 2, "op": "eval", "code": "3 + 4"})["value"] == "7"
+    other.close()
+
+
+def test_a_client_vanishing_mid_request_does_not_hurt_the_server(shared_image):
+    raw = RawClient(shared_image.port)
+    assert raw.hello(shared_image.token)["ok"]
+    raw.sock.sendall(b'{"id": 1, "op": "eval", "code": "(Delay forMilliseconds: 200) wait. 3"}\n{"id": 2, "op"')
+    raw.sock.close()
+    time.sleep(0.3)
+    other = RawClient(shared_image.port)
+    assert other.hello(shared_image.token)["ok"]
+    assert other.request({"id": 2, "op": "ping"})["ok"]
+    other.close()
+
+
+def test_eval_answers_value_class_store_and_output(client):
+    reply = client.request({"id": 1, "op": "eval", "code": "Transcript showCr: 'hi'. 42 printNl. 3 + 4"})
+    assert reply["ok"] and reply["value"] == "7" and reply["class"] == "SmallInteger" and reply["store"] == "7"
+    assert reply["output"] == "hi\n42\n"
+
+
+def test_non_ascii_comes_back_intact(client):
+    reply = client.request({"id": 1, "op": "eval", "code": "'h\u00e9llo \u20ac'"})
+    assert reply["value"] == "'h\u00e9llo \u20ac'"
+    reply = client.request({"id": 2, "op": "eval", "code": "'h\u00e9llo \u20ac' displayNl. 'h\u00e9llo \u20ac' size"})
+    assert reply["output"] == "h\u00e9llo \u20ac\n" and reply["value"] == "10"
+
+
+def test_errors_are_values(client):
+    reply = client.request({"id": 1, "op": "eval", "code": "1/0"})
+    error = reply["error"]
+    assert error["kind"] == "exception" and error["class"] == "ZeroDivide"
+    assert "divide" in error["message"] and error["stack"][-1] == "DoIt (line 1)"
+    reply = client.request({"id": 2, "op": "eval", "code": "nil foo"})
+    assert reply["error"]["message"] == "nil does not understand #foo"
+    reply = client.request({"id": 3, "op": "eval", "code": "3 +", "line": 7})
+    assert reply["error"]["kind"] == "syntax" and reply["error"]["line"] == 7 and reply["error"]["column"] == 4
+    reply = client.request({"id": 4, "op": "eval", "code": "3 + zork"})
+    assert reply["error"] == {"kind": "undeclared", "message": "undefined variable zork referenced", "line": 1, "column": 5}
+
+
+def test_workspace_variables_persist_and_temporaries_do_not(client):
+    assert client.request({"id": 1, "op": "eval", "code": "x := 3 + 4", "declare": ["x"]})["value"] == "7"
+    assert client.request({"id": 2, "op": "eval", "code": "x * 2"})["value"] == "14"
+    assert client.request({"id": 3, "op": "eval", "code": "| t | t := 5. t * x"})["value"] == "35"
+    assert client.request({"id": 4, "op": "eval", "code": "t"})["error"]["kind"] == "undeclared"
+
+
+def test_the_server_finds_assignments_itself_without_declare(client):
+    assert client.request({"id": 1, "op": "eval", "code": "y := 6. [:a | a] value: y"})["value"] == "6"
+    assert client.request({"id": 2, "op": "eval", "code": "y + 1"})["value"] == "7"
+
+
+def test_assigning_a_global_name_shadows_it_in_the_workspace(client):
+    assert client.request({"id": 1, "op": "eval", "code": "Transcript := 5", "declare": ["Transcript"]})["value"] == "5"
+    assert client.request({"id": 2, "op": "eval", "code": "Transcript + 1"})["value"] == "6"
+    assert client.request({"id": 3, "op": "eval", "code": "(Smalltalk at: #Transcript) class"})["value"] == "TextCollector"
+    other = client.request({"id": 4, "op": "eval", "code": "Transcript showCr: 'still here'. 0"})
+    assert other["ok"] is False  # 5 does not understand showCr: in this workspace
+    assert client.request({"id": 5, "op": "bindings", "action": "remove", "names": ["Transcript"]})["removed"] == ["Transcript"]
+    assert client.request({"id": 6, "op": "eval", "code": "Transcript showCr: 'back'. 0"})["output"] == "back\n"
+
+
+def test_bindings_list_declare_and_remove(client):
+    client.request({"id": 1, "op": "eval", "code": "b := 2. a := 1", "declare": ["b", "a"]})
+    names = [b["name"] for b in client.request({"id": 2, "op": "bindings"})["bindings"]]
+    assert names == ["a", "b"]
+    assert client.request({"id": 3, "op": "bindings", "action": "declare", "names": ["c", "1bad"]})["declared"] == ["c"]
+    assert client.request({"id": 4, "op": "eval", "code": "c"})["value"] == "nil"
+    assert client.request({"id": 5, "op": "bindings", "action": "remove", "names": ["a", "zz"]})["removed"] == ["a"]
+
+
+def test_complete_and_inspect(client):
+    client.request({"id": 1, "op": "eval", "code": "myVariable := 3", "declare": ["myVariable"]})
+    names = client.request({"id": 2, "op": "complete", "prefix": "myVa", "kind": "name"})["candidates"]
+    assert {"text": "myVariable", "type": "variable"} in names
+    classes = client.request({"id": 3, "op": "complete", "prefix": "Transc", "kind": "name"})["candidates"]
+    assert {"text": "Transcript", "type": "global"} in classes
+    selectors = client.request({"id": 4, "op": "complete", "prefix": "inject:", "kind": "selector"})["candidates"]
+    assert {"text": "inject:into:", "type": "selector"} in selectors
+    reply = client.request({"id": 5, "op": "inspect", "code": "3 @ 4"})
+    assert reply["class"] == "Point" and [s["name"] for s in reply["named"]] == ["x", "y"]
+    reply = client.request({"id": 6, "op": "inspect", "code": "(1 to: 150) asArray"})
+    assert reply["size"] == 150 and len(reply["indexed"]) == 100
+
+
+def test_batches_skip_after_the_first_failure(client):
+    for index, code in enumerate(["1", "1/0", "2"]):
+        client.send({"id": index, "op": "eval", "code": code, "batch": "b1"})
+    replies = [client.receive() for _ in range(3)]
+    assert [r["ok"] for r in replies] == [True, False, False]
+    assert replies[2]["error"]["kind"] == "skipped"
+    assert client.request({"id": 9, "op": "eval", "code": "3", "batch": "b2"})["ok"]
+
+
+def test_twenty_concurrent_clients_each_have_their_own_x(shared_image):
+    errors: list[str] = []
+
+    def work(index: int) -> None:
+        try:
+            raw = RawClient(shared_image.port)
+            assert raw.hello(shared_image.token)["ok"]
+            for round_ in range(5):
+                reply = raw.request({"id": round_, "op": "eval", "code": f"x := {index} * 100 + {round_}. x printNl. x", "declare": ["x"]})
+                expected = str(index * 100 + round_)
+                if reply.get("value") != expected or reply.get("output") != expected + "\n":
+                    errors.append(f"client {index}: {reply}")
+            raw.close()
+        except (OSError, AssertionError, ValueError) as exc:  # reported below
+            errors.append(f"client {index}: {exc!r}")
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert errors == []
+
+
+def test_interrupt_ends_a_runaway_loop_and_keeps_the_workspace(shared_image):
+    busy = RawClient(shared_image.port)
+    assert busy.hello(shared_image.token)["ok"]
+    busy.request({"id": 1, "op": "eval", "code": "kept := 42", "declare": ["kept"]})
+    busy.send({"id": 2, "op": "eval", "code": "[true] whileTrue"})
+    time.sleep(0.3)
+    other = RawClient(shared_image.port)
+    assert other.hello(shared_image.token)["ok"]
+    assert other.request({"id": 1, "op": "eval", "code": "3 + 4"})["value"] == "7"
+    busy.send({"id": 3, "op": "interrupt"})
+    replies = {r["id"]: r for r in (busy.receive(), busy.receive())}
+    assert replies[3] == {"id": 3, "ok": True, "interrupted": True}
+    assert replies[2]["error"]["kind"] == "interrupted"
+    assert busy.request({"id": 4, "op": "eval", "code": "kept"})["value"] == "42"
+    busy.close()
+    other.close()
+
+
+def test_output_of_concurrent_evaluations_is_kept_apart(shared_image):
+    first, second = RawClient(shared_image.port), RawClient(shared_image.port)
+    for raw in (first, second):
+        assert raw.hello(shared_image.token)["ok"]
+    first.send({"id": 1, "op": "eval", "code": "1 to: 200 do: [:i | Transcript show: 'a']. 1"})
+    second.send({"id": 1, "op": "eval", "code": "1 to: 200 do: [:i | Transcript show: 'b']. 2"})
+    assert first.receive()["output"] == "a" * 200
+    assert second.receive()["output"] == "b" * 200
+    first.close()
+    second.close()
