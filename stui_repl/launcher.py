@@ -42,7 +42,9 @@ def server_sources() -> list[Path]:
 
 def image_key(install: GstInstall) -> str:
     digest = hashlib.sha256()
-    digest.update(f"{install.gst}\0{install.version}\0{install.base_args}\0".encode())
+    # The same gst reached through a symlink is the same gst.
+    args = [str(Path(arg).resolve()) if arg.startswith("/") else arg for arg in (str(install.gst), *install.base_args)]
+    digest.update(f"{args}\0{install.version}\0".encode())
     for path in server_sources():
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
@@ -75,10 +77,16 @@ def server_image(install: GstInstall, progress: Progress | None = None) -> Path:
             detail = _last_line(done.stderr) or _last_line(done.stdout) or f"gst exited with {done.returncode}"
             raise ImageUnreachable(f"could not build the server image: {detail}")
         os.replace(partial, target)
-        for old in images.glob("stui-server-*.im"):
-            if old != target:
-                old.unlink(missing_ok=True)
+        _forget_old_images(images, keep=3)
     return target
+
+
+def _forget_old_images(images: Path, keep: int) -> None:
+    """Keep the newest few: another stui (another checkout, another gst)
+    may be about to start one of them."""
+    built = sorted(images.glob("stui-server-*.im"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in built[keep:]:
+        old.unlink(missing_ok=True)
 
 
 def _has_load_errors(output: bytes) -> bool:

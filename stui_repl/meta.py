@@ -135,3 +135,14 @@ def _inspect(context: Context, argument: str) -> None:
         context.renderer.table("slots", ("slot", "class", "value"), rows)
     if size > len(reply.get("indexed", ())):
         context.renderer.info(f"({size} indexed slots in all, first {len(reply.get('indexed', ()))} shown)")
+
+
+@command("defects", "", "list the image's known defects and what stui does about them")
+def _defects(context: Context, argument: str) -> None:
+    info = context.evaluator.connection.info
+    defects = info.defects if info else ()
+    rows = [
+        (str(d.get("id", "")), "worked around" if d.get("workedAround") else "open", str(d.get("summary", "")))
+        for d in defects
+    ]
+    context.renderer.table("known defects of this image", ("defect", "state", "what goes wrong"), rows)

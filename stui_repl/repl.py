@@ -109,11 +109,11 @@ class Repl:
         where = "embedded" if self.image else self.connection.address
         self.renderer.info(f"stui {__version__} on {image} ({where}). :help for help, Ctrl-D to quit.")
         if info and info.defects:
-            parts = []
-            for defect in info.defects:
-                fixed = " (worked around)" if defect.get("workedAround") else ""
-                parts.append(f"{defect.get('summary', defect.get('id', '?'))}{fixed}")
-            self.renderer.warning("this image has known defects: " + "; ".join(parts))
+            open_defects = [d for d in info.defects if not d.get("workedAround")]
+            text = f"this image has {len(info.defects)} known defects, {len(info.defects) - len(open_defects)} worked around"
+            if open_defects:
+                text += "; not fixed: " + "; ".join(str(d.get("summary", d.get("id"))) for d in open_defects)
+            self.renderer.warning(text + " (:defects lists them)")
 
     def _show(self, unit: scanner.Unit, result: EvalResult, source: str) -> None:
         self.renderer.output(result.output)

@@ -1,0 +1,178 @@
+"""The interactive REPL on a pty (pexpect), against a real embedded gst."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import time
+
+import pexpect
+import pytest
+
+from conftest import ROOT
+
+PROMPT = "st>"  # prompt_toolkit moves the cursor rather than printing the space
+
+
+@pytest.fixture
+def repl(server_image):
+    env = {**os.environ, "PROMPT_TOOLKIT_NO_CPR": "1", "TERM": "xterm", "NO_COLOR": "1", "COLUMNS": "120"}
+    child = pexpect.spawn(
+        sys.executable, ["-m", "stui_repl"], cwd=str(ROOT), env=env,
+        encoding="utf-8", timeout=30, dimensions=(40, 120),
+    )
+    child.screen = Screen(child)
+    child.screen.expect_exact(PROMPT)
+    yield child
+    for _attempt in range(5):  # a Ctrl-D sent before the prompt is drawn is lost
+        if not child.isalive():
+            break
+        child.sendcontrol("d")
+        try:
+            child.expect(pexpect.EOF, timeout=3)
+        except pexpect.TIMEOUT:
+            continue
+    child.close(force=True)
+
+
+ANSI = re.compile(r"\x1b(\[[0-9;?]*[A-Za-z]|\][^\x07]*\x07|[()][A-Z0-9])|\x07")
+
+
+class Screen:
+    """What the pty printed, with escape sequences removed, read as it comes."""
+
+    def __init__(self, child: pexpect.spawn) -> None:
+        self.child = child
+        self.text = ""
+        self.pos = 0
+
+    def expect(self, pattern: str, timeout: float = 30) -> re.Match:
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while True:
+            match = regex.search(self.text, self.pos)
+            if match:
+                self.pos = match.end()
+                return match
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{pattern!r} not seen; screen ends with {self.text[-400:]!r}")
+            try:
+                self.text += ANSI.sub("", self.child.read_nonblocking(4096, timeout=0.2))
+            except pexpect.TIMEOUT:
+                pass
+
+    def expect_exact(self, text: str, timeout: float = 30) -> re.Match:
+        return self.expect(re.escape(text), timeout)
+
+
+def submit(child: pexpect.spawn, line: str) -> None:
+    child.send(line + "\r")
+
+
+def test_greeting_names_the_image_and_its_defects(server_image):
+    env = {**os.environ, "PROMPT_TOOLKIT_NO_CPR": "1", "TERM": "xterm", "NO_COLOR": "1"}
+    child = pexpect.spawn(sys.executable, ["-m", "stui_repl"], cwd=str(ROOT), env=env, encoding="utf-8", timeout=30)
+    screen = Screen(child)
+    screen.expect(r"stui \S+ on GNU Smalltalk (version )?3\.2\.5 \(embedded\)")
+    screen.expect("warning: this image has")
+    screen.expect_exact(PROMPT)
+    child.sendcontrol("d")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+
+
+def test_evaluates_and_shows_the_class(repl):
+    submit(repl, "3 + 4")
+    repl.screen.expect(r"7\s+SmallInteger")
+    repl.screen.expect_exact(PROMPT)
+
+
+def test_output_comes_before_the_value(repl):
+    submit(repl, "Transcript showCr: 'from the image'. 42")
+    repl.screen.expect("from the image")
+    repl.screen.expect(r"42\s+SmallInteger")
+
+
+def test_incomplete_input_continues_on_the_next_line(repl):
+    submit(repl, "x := (3 +")
+    repl.screen.expect_exact("...")
+    submit(repl, "4)")
+    repl.screen.expect(r"7\s+SmallInteger")
+    repl.screen.expect_exact(PROMPT)
+    submit(repl, "x * 2")
+    repl.screen.expect(r"14\s+SmallInteger")
+
+
+def test_tab_completes_from_the_image(repl):
+    repl.send("Transcri\t")
+    repl.screen.expect_exact("Transcript")
+    submit(repl, " class")
+    repl.screen.expect(r"TextCollector\s+TextCollector class")
+
+
+def test_ctrl_c_interrupts_a_runaway_loop_and_keeps_the_workspace(repl):
+    submit(repl, "kept := 42")
+    repl.screen.expect(r"42\s+SmallInteger")
+    repl.screen.expect_exact(PROMPT)
+    submit(repl, "[true] whileTrue")
+    repl.screen.expect_exact("[true] whileTrue")
+    time.sleep(1.0)
+    repl.sendintr()
+    repl.screen.expect("evaluation interrupted")
+    repl.screen.expect_exact(PROMPT)
+    submit(repl, "kept + 1")
+    repl.screen.expect(r"43\s+SmallInteger")
+
+
+def test_ctrl_c_at_the_prompt_clears_the_line(repl):
+    repl.send("this is not sent")
+    repl.sendintr()
+    repl.screen.expect_exact(PROMPT)
+    submit(repl, "1 + 1")
+    repl.screen.expect(r"2\s+SmallInteger")
+
+
+def test_errors_are_one_red_line_and_trace_shows_the_stack(repl):
+    submit(repl, "1/0")
+    repl.screen.expect("ZeroDivide: The program attempted to divide a number by zero")
+    repl.screen.expect_exact(PROMPT)
+    submit(repl, ":trace")
+    repl.screen.expect(r"SmallInteger\(Number\)>>zeroDivide")
+    repl.screen.expect(r"DoIt \(line 1\)")
+
+
+def test_a_syntax_error_points_at_the_column(repl):
+    submit(repl, "3 + + 4")
+    repl.screen.expect("syntax error at line 1, column")
+    repl.screen.expect_exact("3 + + 4")
+    repl.screen.expect(r"\n\s+\^")
+
+
+def test_meta_commands(repl):
+    submit(repl, ":help")
+    for name in (":defects", ":help", ":inspect", ":quit", ":trace", ":vars"):
+        repl.screen.expect_exact(name)
+    repl.screen.expect_exact(PROMPT)
+    submit(repl, "answer := 42")
+    repl.screen.expect_exact(PROMPT)
+    submit(repl, ":vars")
+    repl.screen.expect(r"answer\W+SmallInteger\W+42")
+    submit(repl, ":inspect 3 @ 4")
+    repl.screen.expect(r"3@4\s+\(Point\)")
+    repl.screen.expect(r"x\W+SmallInteger\W+3")
+
+
+def test_class_definitions_at_the_prompt(repl):
+    submit(repl, "Object subclass: Greeter [ greet [ ^'hello' ] ]")
+    repl.screen.expect("defined Greeter, Greeter>>greet")
+    submit(repl, "Greeter new greet")
+    repl.screen.expect(r"'hello'\s+String")
+
+
+def test_ctrl_d_and_quit_leave_with_status_0(repl):
+    submit(repl, ":quit")
+    repl.expect(pexpect.EOF)
+    repl.close()
+    assert repl.exitstatus == 0

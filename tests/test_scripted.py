@@ -1,0 +1,216 @@
+"""Scripted mode through the real stui CLI (subprocess pipes) on real gst."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import textwrap
+
+import pytest
+
+from conftest import run_stui
+
+ORACLE_SCRIPTS = {
+    "printing": """
+        3 printNl.
+        'hello' displayNl.
+        'hello' printNl.
+        #sym printNl.
+        $a printNl.
+        (3/4) printNl.
+        (1 to: 5) asArray printNl.
+        (OrderedCollection new add: 1; add: 'two'; yourself) printNl.
+        Transcript showCr: 'via Transcript'; show: 'no newline '; cr.
+        Transcript display: 42; cr; print: 'quoted'; cr.
+        stdout nextPutAll: 'straight to stdout'; nl.
+    """,
+    "bracket classes": """
+        Object subclass: Animal [
+            | name |
+            Animal class >> named: aString [ ^self new setName: aString ]
+            setName: aString [ name := aString ]
+            speak [ ^name, ' says ', self sound ]
+            sound [ ^'...' ]
+        ]
+        Animal subclass: Dog [
+            sound [ ^'woof' ]
+        ]
+        (Dog named: 'Rex') speak displayNl.
+        Integer extend [ double [ ^self * 2 ] ]
+        21 double printNl.
+        Eval [ | t | t := 5. (t + 1) printNl ]
+    """,
+    "bang chunks": """
+        Object subclass: #Counter
+            instanceVariableNames: 'count'
+            classVariableNames: ''
+            poolDictionaries: ''
+            category: 'demo'!
+
+        !Counter methodsFor: 'counting'!
+        increment
+            count := (count ifNil: [0]) + 1.
+            ^count
+        !
+        count
+            ^count
+        ! !
+
+        | c |
+        c := Counter new.
+        c increment; increment.
+        c count printNl!
+    """,
+    "control flow": """
+        | total |
+        total := 0.
+        1 to: 10 do: [:i | total := total + i].
+        total printNl.
+        (total > 50 ifTrue: ['big'] ifFalse: ['small']) displayNl.
+        #(3 1 2) asSortedCollection asArray printNl.
+        ((1 to: 10) inject: 0 into: [:a :b | a + b]) printNl.
+        [:x :y | x * y] valueWithArguments: #(6 7).
+        ('abc' collect: [:ch | ch asUppercase]) displayNl.
+        ('a:b:c' tokenize: ':') printNl.
+    """,
+}
+
+
+@pytest.mark.parametrize("name", sorted(ORACLE_SCRIPTS))
+def test_dash_f_prints_exactly_what_gst_prints(name, gst_install, server_image, tmp_path):
+    script = tmp_path / "script.st"
+    script.write_text(textwrap.dedent(ORACLE_SCRIPTS[name]).lstrip())
+    expected = subprocess.run(
+        gst_install.command(str(script)), env=gst_install.environ(),
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert expected.returncode == 0 and "error" not in expected.stdout.lower(), expected.stdout
+    got = run_stui("-f", str(script))
+    assert got.returncode == 0, got.stderr
+    assert got.stdout == expected.stdout
+    assert got.stderr == ""
+
+
+def test_piped_input_prints_each_value_after_its_output(server_image):
+    done = run_stui(input="3 + 4.\nx := 5.\nTranscript showCr: 'hi'. x * 2.\n")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "7\n5\nhi\nTranscript\n10\n"
+
+
+def test_values_are_printed_correctly_despite_the_image_defects(server_image):
+    done = run_stui(input="2 sqrt.\n0.1.\n2 raisedTo: 100.\n100 factorial printString size.\n'h\u00e9llo \u20ac'.\n")
+    assert done.stdout.splitlines() == [
+        "1.4142135623730951", "0.1", "1267650600228229401496703205376", "158", "'h\u00e9llo \u20ac'"]
+
+
+def test_file_level_temporaries_and_workspace_variables(server_image):
+    done = run_stui(input="| a b |\na := 3. b := a * 2.\nb.\nc := a + b.\nc.\n")
+    assert done.stdout == "3\n6\n6\n9\n9\n"
+
+
+def test_the_first_error_stops_the_script_with_status_1(server_image):
+    done = run_stui(input="1.\n'before' displayNl.\n1/0.\n'after' displayNl.\n")
+    assert done.returncode == 1
+    assert done.stdout == "1\nbefore\n'before'\n"
+    assert done.stderr == "stdin:3: ZeroDivide: The program attempted to divide a number by zero\n"
+
+
+def test_keep_going_runs_everything_and_still_fails(server_image):
+    done = run_stui("--keep-going", input="nil foo.\n'after' displayNl.\n")
+    assert done.returncode == 1
+    assert done.stdout == "after\n'after'\n"
+    assert done.stderr == "stdin:1: MessageNotUnderstood: nil does not understand #foo\n"
+
+
+def test_a_syntax_error_names_the_file_line_and_column(server_image, tmp_path):
+    script = tmp_path / "broken.st"
+    script.write_text("'one' displayNl.\n\n'two' displayNl.\nx := (3 + .\n'never' displayNl.\n")
+    done = run_stui("-f", str(script))
+    assert done.returncode == 1
+    assert done.stdout == "one\ntwo\n"
+    assert done.stderr.startswith(f"{script}:4:")
+    assert "syntax error" in done.stderr and done.stderr.count("\n") == 1
+
+
+def test_a_compile_error_in_a_class_definition_names_its_line(server_image, tmp_path):
+    script = tmp_path / "classes.st"
+    script.write_text("'start' displayNl.\nObject subclass: Broken [\n    ok [ ^1 ]\n    bad [ ^zork ]\n]\n")
+    done = run_stui("-f", str(script))
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"{script}:4:") and "zork" in done.stderr
+
+
+def test_dash_c_and_quiet_and_print(server_image):
+    assert run_stui("-c", "3 + 4").stdout == "7\n"
+    assert run_stui("-q", "-c", "3 printNl. 4").stdout == "3\n"
+    assert run_stui("-c", "x := 6. x * 7").stdout == "6\n42\n"
+
+
+def test_dash_f_with_print_shows_values(server_image, tmp_path):
+    script = tmp_path / "p.st"
+    script.write_text("3 + 4.\n'x' displayNl.\n")
+    assert run_stui("-f", str(script), "--print").stdout == "7\nx\n'x'\n"
+
+
+def test_format_json_writes_one_object_per_statement(server_image):
+    done = run_stui("--format", "json", input="3 + 4.\n'hi' displayNl.\n1/0.\n")
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [r["line"] for r in records] == [1, 2, 3]
+    assert records[0]["value"] == "7" and records[0]["class"] == "SmallInteger" and records[0]["ok"]
+    assert records[1]["output"] == "hi\n"
+    assert records[2]["ok"] is False and records[2]["error"]["class"] == "ZeroDivide"
+    assert done.returncode == 1
+
+
+def test_meta_command_lines_in_a_script(server_image):
+    done = run_stui(input="x := 42.\n:vars\n:quit\n'never' displayNl.\n")
+    assert done.returncode == 0
+    lines = done.stdout.splitlines()
+    assert lines[0] == "42" and any(line.split()[:2] == ["x", "SmallInteger"] for line in lines)
+    assert "never" not in done.stdout
+
+
+def test_an_unknown_meta_command_is_one_line(server_image):
+    done = run_stui(input=":frobnicate\n")
+    assert done.stderr == "stui: unknown meta-command :frobnicate (:help lists them)\n"
+
+
+def test_no_escape_codes_when_not_a_terminal(server_image):
+    done = run_stui(input="3.\n:vars\n1/0.\n")
+    assert "\x1b" not in done.stdout + done.stderr
+
+
+def test_usage_errors_exit_2(server_image, tmp_path):
+    done = run_stui("--no-such-option")
+    assert done.returncode == 2 and done.stderr.startswith("stui: ") and done.stderr.count("\n") == 1
+    done = run_stui("-f", str(tmp_path / "missing.st"))
+    assert done.returncode == 2 and "cannot read" in done.stderr
+    done = run_stui("-c", "1", "-f", "x")
+    assert done.returncode == 2
+
+
+def test_an_unreachable_image_exits_3(server_image):
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    done = run_stui("--connect", f"127.0.0.1:{port}", "-c", "1", env={"STUI_TOKEN": "x" * 32})
+    assert done.returncode == 3
+    assert done.stderr.startswith("stui: cannot reach an image at 127.0.0.1:") and done.stderr.count("\n") == 1
+    assert "Traceback" not in done.stderr
+
+
+def test_connect_to_a_running_server(shared_image):
+    done = run_stui("--connect", shared_image.address, "-c", "3 + 4", env={"STUI_TOKEN": shared_image.token})
+    assert done.stdout == "7\n"
+    done = run_stui("--connect", shared_image.address, "-c", "3 + 4", env={"STUI_TOKEN": "wrong" * 8})
+    assert done.returncode == 3 and "refused the token" in done.stderr
+    assert shared_image.token not in done.stderr + done.stdout
+
+
+def test_a_long_script_runs_completely(server_image):
+    lines = ["| x |", "x := 0."] + [f"x := x + {i}." for i in range(3000)] + ["x printNl."]
+    done = run_stui("-q", input="\n".join(lines) + "\n", timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"{sum(range(3000))}\n"
