@@ -137,6 +137,14 @@ class RunningImage:
             self.process.stdout.close()
 
 
+START_ATTEMPTS = 3
+
+
+class _StartCrashed(Exception):
+    """gst died before announcing itself (seen rarely, under load, inside
+    libgst while it loads the image): nothing was lost, so start again."""
+
+
 def launch(
     install: GstInstall | None = None,
     *,
@@ -153,9 +161,19 @@ def launch(
         raise ImageUnreachable(str(exc)) from None
     image = server_image(install, progress)
     token = token or secrets.token_hex(16)
+    for attempt in range(1, START_ATTEMPTS + 1):
+        try:
+            return _start(install, image, host, port, token, timeout)
+        except _StartCrashed as crash:
+            if attempt == START_ATTEMPTS:
+                raise ImageUnreachable(f"the image did not start: {crash}") from None
+    raise AssertionError("unreachable")
+
+
+def _start(install: GstInstall, image: Path, host: str, port: int, token: str, timeout: float) -> RunningImage:
     logs = paths.cache_dir() / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    log_path = logs / f"image-{os.getpid()}-{int(time.time())}.log"
+    log_path = logs / f"image-{os.getpid()}-{time.time_ns()}.log"
     with open(log_path, "ab") as log:
         try:
             process = subprocess.Popen(
@@ -187,7 +205,10 @@ def _read_port(running: RunningImage, timeout: float) -> int:
     line = stdout.readline().decode("ascii", "replace").strip() if ready else ""
     if not line.startswith(ANNOUNCEMENT):
         running.stop(timeout=1.0)
-        detail = _last_line(running.log_path.read_bytes()) if running.log_path.exists() else ""
+        log = running.log_path.read_bytes() if running.log_path.exists() else b""
+        detail = _last_line(log)
+        if ready and b"Error occurred while not in byte code interpreter" in log:
+            raise _StartCrashed(detail)
         if not ready:
             detail = detail or f"no answer within {timeout:g} s"
         raise ImageUnreachable(f"the image did not start: {detail or line or 'it exited'}")

@@ -9,7 +9,6 @@ import time
 
 import pexpect
 import pytest
-
 from conftest import ROOT
 
 PROMPT = "st>"  # prompt_toolkit moves the cursor rather than printing the space

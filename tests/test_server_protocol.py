@@ -260,3 +260,31 @@ def test_output_of_concurrent_evaluations_is_kept_apart(shared_image):
     assert second.receive()["output"] == "b" * 200
     first.close()
     second.close()
+
+
+def test_script_runs_many_statements_and_stops_at_the_first_failure(client):
+    units = [{"code": "s := 0", "declare": ["s"], "line": 1}]
+    units += [{"code": f"s := s + {i}", "declare": ["s"], "line": i + 2} for i in range(10)]
+    units += [{"code": "s printNl", "line": 12}, {"code": "1/0", "line": 13}, {"code": "'never' printNl", "line": 14}]
+    reply = client.request({"id": 1, "op": "script", "units": units, "print": False})
+    results = reply["results"]
+    assert len(results) == 13 and all(r["ok"] for r in results[:12])
+    assert "".join(r["output"] for r in results) == "45\n"
+    assert results[12]["error"]["class"] == "ZeroDivide"
+    assert results[12]["error"]["stack"][-1] == "DoIt (line 13)"
+
+
+def test_script_with_values_and_keep_going(client):
+    units = [{"code": "3 + 4", "line": 1}, {"code": "nil foo", "line": 2}, {"code": "'x'", "line": 3}]
+    reply = client.request({"id": 1, "op": "script", "units": units, "keepGoing": True})
+    assert [r["ok"] for r in reply["results"]] == [True, False, True]
+    assert reply["results"][0]["value"] == "7" and reply["results"][2]["value"] == "'x'"
+
+
+def test_a_compile_error_in_a_merged_run_names_its_own_statement(client):
+    units = [{"code": "'a' printNl", "line": 1}, {"code": "'b' printNl", "line": 2},
+             {"code": "3 + + 4", "line": 5}, {"code": "'c' printNl", "line": 6}]
+    results = client.request({"id": 1, "op": "script", "units": units, "print": False})["results"]
+    assert [r["output"] for r in results[:2]] == ["'a'\n", "'b'\n"]
+    assert results[2]["error"]["kind"] == "syntax" and results[2]["error"]["line"] == 5
+    assert len(results) == 3
