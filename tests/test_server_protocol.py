@@ -288,3 +288,19 @@ def test_a_compile_error_in_a_merged_run_names_its_own_statement(client):
     assert [r["output"] for r in results[:2]] == ["'a'\n", "'b'\n"]
     assert results[2]["error"]["kind"] == "syntax" and results[2]["error"]["line"] == 5
     assert len(results) == 3
+
+
+def test_thousands_of_pipelined_evaluations_all_answer(shared_image):
+    """Regression: a resume lost to gst's process start-up left an evaluation
+    suspended forever, and its connection with it (about one batch in ten)."""
+    from stui_repl.connection import Connection
+
+    connection = Connection.open(shared_image.host, shared_image.port, shared_image.token)
+    connection.request({"op": "eval", "code": "n := 0", "declare": ["n"]})
+    for _batch in range(3):
+        replies = []
+        requests = ({"op": "eval", "code": "n := n + 1", "declare": ["n"], "print": False} for _ in range(2000))
+        connection.pipeline(requests, lambda request, reply: replies.append(reply["ok"]) or True, window=64)
+        assert replies == [True] * 2000
+    assert connection.request({"op": "eval", "code": "n"})["value"] == "6000"
+    connection.close()
