@@ -135,6 +135,11 @@ class RunningImage:
                 self.process.wait()
         if self.process.stdout:
             self.process.stdout.close()
+        try:  # keep only logs that say something
+            if self.log_path.stat().st_size == 0:
+                self.log_path.unlink()
+        except OSError:
+            pass
 
 
 START_ATTEMPTS = 3
