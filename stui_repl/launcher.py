@@ -14,7 +14,6 @@ import fcntl
 import hashlib
 import json
 import os
-import secrets
 import select
 import subprocess
 import time
@@ -165,7 +164,7 @@ def launch(
     except ProvisionError as exc:
         raise ImageUnreachable(str(exc)) from None
     image = server_image(install, progress)
-    token = token or secrets.token_hex(16)
+    token = token or os.urandom(16).hex()
     for attempt in range(1, START_ATTEMPTS + 1):
         try:
             return _start(install, image, host, port, token, timeout)

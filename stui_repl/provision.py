@@ -37,11 +37,9 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from urllib.parse import urlsplit
 
 from stui_repl import paths
 
@@ -313,7 +311,7 @@ def _keyring_path(signed_by: str | None) -> str | None:
 def _is_archive_entry(entry: SourceEntry, flavor: Flavor) -> bool:
     if "deb" not in entry.types or "main" not in entry.components:
         return False
-    if urlsplit(entry.uri).scheme in ("", "cdrom"):
+    if _split_uri(entry.uri).scheme in ("", "cdrom"):
         return False
     if not any(_suite_ok(s, flavor) for s in entry.suites):
         return False
@@ -322,11 +320,18 @@ def _is_archive_entry(entry: SourceEntry, flavor: Flavor) -> bool:
     return keyring is None or PurePosixPath(keyring).name.startswith(flavor.keyring_prefixes)
 
 
+def _split_uri(uri: str):  # -> urllib.parse.SplitResult
+    """urllib is imported only when provisioning, so `stui -c` starts quicker."""
+    from urllib.parse import urlsplit
+
+    return urlsplit(uri)
+
+
 def _archive_score(entry: SourceEntry, flavor: Flavor) -> tuple[bool, bool, bool]:
     keyring = _keyring_path(entry.signed_by)
     return (
         keyring is not None,  # signed by the archive keyring: strongest evidence
-        urlsplit(entry.uri).path.rstrip("/").endswith(flavor.uri_tails),
+        _split_uri(entry.uri).path.rstrip("/").endswith(flavor.uri_tails),
         any(s in flavor.codenames for s in entry.suites),
     )
 
@@ -817,6 +822,8 @@ def provision(*, progress: Progress | None = None) -> GstInstall:
                 shutil.rmtree(target)
             say("reading apt sources")
             archive = choose_archive(read_apt_sources())
+            import tempfile  # only when provisioning
+
             work = Path(tempfile.mkdtemp(prefix=f"{INSTALL_NAME}.partial-", dir=cache))
             try:
                 manifest = _build(work, archive, tools, say)
