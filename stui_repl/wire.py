@@ -90,8 +90,9 @@ class RemoteError:
             return f"{self.exception_class or 'Error'}: {self.message}"
         if self.kind in ("syntax", "undeclared"):
             where = f" at {self.location()}" if with_location and self.line is not None else ""
-            label = "syntax error" if self.kind == "syntax" else "undeclared variable"
-            return f"{label}{where}: {self.message}"
+            if self.kind == "undeclared":  # gst's message already says so: "undefined variable y referenced"
+                return f"{self.message}{where}"
+            return f"syntax error{where}: {self.message}"
         return self.message or self.kind
 
 
