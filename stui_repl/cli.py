@@ -30,14 +30,20 @@ modes:
   stui serve [...]           run just the server, for `stui --connect` from elsewhere
   stui setup                 install GNU Smalltalk and build the server image now
 
-exit status: 0 success, 1 Smalltalk error, 2 usage error, 3 no image reachable.
-environment: STUI_HOME, STUI_GST, STUI_TOKEN, XDG_CONFIG_HOME, XDG_STATE_HOME, XDG_CACHE_HOME.
+exit status: 0 success, 1 Smalltalk error (or an internal one), 2 usage error,
+  3 no image reachable, 130 interrupted.
+environment: STUI_HOME, STUI_GST, STUI_TOKEN, NO_COLOR, XDG_CONFIG_HOME, XDG_STATE_HOME, XDG_CACHE_HOME.
 """
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{message} (stui --help lists the options)")
+
+    def with_debug(self) -> _Parser:
+        """Every command takes --debug (main() looks for it before parsing)."""
+        self.add_argument("--debug", action="store_true", help="show tracebacks for internal errors")
+        return self
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,8 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--keep-going", action="store_true", help="in scripts, carry on after a Smalltalk error")
     parser.add_argument("--connect", metavar="HOST:PORT", help="use an image already running the stui server")
     parser.add_argument("--token-file", metavar="FILE", help="read the server token from FILE (else STUI_TOKEN, else stui's own token file)")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks for internal errors")
-    return parser
+    return parser.with_debug()
 
 
 def build_serve_parser() -> argparse.ArgumentParser:
@@ -65,14 +70,11 @@ def build_serve_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port to listen on (default: any free port)")
     parser.add_argument("--token-file", metavar="FILE", help="token file to use or create (default: stui's own)")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks for internal errors")
-    return parser
+    return parser.with_debug()
 
 
 def build_setup_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="stui setup", description="Find or install GNU Smalltalk 3.2.5 and build the server image.")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks for internal errors")
-    return parser
+    return _Parser(prog="stui setup", description="Find or install GNU Smalltalk 3.2.5 and build the server image.").with_debug()
 
 
 def default_token_file() -> Path:
