@@ -16,6 +16,7 @@ import json
 import os
 import select
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ SERVER_DIR = Path(__file__).resolve().parent / "server"
 LOAD_SCRIPT = SERVER_DIR / "load-gst.st"
 START_SCRIPT = SERVER_DIR / "start-gst.st"
 ANNOUNCEMENT = "STUI-SERVER LISTENING"
+TICK_INTERVAL = 0.02
 
 Progress = Callable[[str], None]
 
@@ -108,6 +110,32 @@ class RunningImage:
     token: str
     process: subprocess.Popen[bytes]
     log_path: Path
+    _stopping: threading.Event | None = None
+
+    def start_ticking(self) -> None:
+        """Write a newline to the image's stdin every 20 ms: its clock.
+
+        gst 3.2.5 hardly fires Delays while a process computes, but it does
+        handle input; each tick preempts the running evaluation, which
+        time-slices evaluations and lets the server stop runaway recursion
+        (see StuiGstMain). Ticks never block: when the pipe is full, the image
+        is not reading, and a dropped tick is no loss.
+        """
+        assert self.process.stdin is not None
+        os.set_blocking(self.process.stdin.fileno(), False)
+        self._stopping = threading.Event()
+        threading.Thread(target=self._tick, args=(self._stopping,), name="stui-ticks", daemon=True).start()
+
+    def _tick(self, stopping: threading.Event) -> None:
+        stdin = self.process.stdin
+        assert stdin is not None
+        while not stopping.wait(TICK_INTERVAL):
+            try:
+                os.write(stdin.fileno(), b"\n")
+            except BlockingIOError:
+                continue
+            except (OSError, ValueError):
+                return
 
     @property
     def address(self) -> str:
@@ -118,6 +146,8 @@ class RunningImage:
 
     def stop(self, timeout: float = 3.0) -> None:
         """Close stdin (the server quits by itself), then insist."""
+        if self._stopping is not None:
+            self._stopping.set()
         if self.process.stdin and not self.process.stdin.closed:
             try:
                 self.process.stdin.close()
@@ -199,6 +229,7 @@ def _start(install: GstInstall, image: Path, host: str, port: int, token: str, t
         pass
     running = RunningImage(host, 0, token, process, log_path)
     running.port = _read_port(running, timeout)
+    running.start_ticking()
     return running
 
 

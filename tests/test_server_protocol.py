@@ -250,6 +250,23 @@ def test_interrupt_ends_a_runaway_loop_and_keeps_the_workspace(shared_image):
     other.close()
 
 
+def test_runaway_recursion_is_stopped_and_the_image_lives_on(client):
+    reply = client.request({"id": 1, "op": "eval", "code": "kept := 7. b := nil. b := [:n | (b value: n + 1) + 1]. b value: 0",
+                            "declare": ["kept", "b"]})
+    assert reply["ok"] is False and reply["error"]["kind"] == "recursion"
+    assert reply["output"] == ""
+    assert client.request({"id": 2, "op": "eval", "code": "kept * 6"})["value"] == "42"
+
+
+def test_interrupt_reaches_a_deep_recursion(client):
+    client.send({"id": 1, "op": "eval", "code": "| b | b := nil. b := [:n | (b value: n + 1) + 1]. b value: 0"})
+    time.sleep(0.1)
+    client.send({"id": 2, "op": "interrupt"})
+    replies = {r["id"]: r for r in (client.receive(), client.receive())}
+    assert replies[1]["error"]["kind"] in ("interrupted", "recursion")
+    assert client.request({"id": 3, "op": "ping"})["ok"]
+
+
 def test_output_of_concurrent_evaluations_is_kept_apart(shared_image):
     first, second = RawClient(shared_image.port), RawClient(shared_image.port)
     for raw in (first, second):
@@ -298,9 +315,14 @@ def test_thousands_of_pipelined_evaluations_all_answer(shared_image):
     connection = Connection.open(shared_image.host, shared_image.port, shared_image.token)
     connection.request({"op": "eval", "code": "n := 0", "declare": ["n"]})
     for _batch in range(3):
-        replies = []
+        replies: list[bool] = []
+
+        def collect(request, reply, replies=replies):
+            replies.append(reply["ok"])
+            return True
+
         requests = ({"op": "eval", "code": "n := n + 1", "declare": ["n"], "print": False} for _ in range(2000))
-        connection.pipeline(requests, lambda request, reply: replies.append(reply["ok"]) or True, window=64)
+        connection.pipeline(requests, collect, window=64)
         assert replies == [True] * 2000
     assert connection.request({"op": "eval", "code": "n"})["value"] == "6000"
     connection.close()
