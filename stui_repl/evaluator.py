@@ -143,11 +143,26 @@ class Evaluator:
             chunk = pending.pop(id(request))
             if not reply.get("ok"):
                 return on_outcome(Outcome(chunk[0], wire.EvalResult.from_reply(reply)))
-            results = reply.get("results", [])
-            for unit, result in zip(chunk, results):
-                if not on_outcome(Outcome(unit, result_of(unit, result))):
+            pending_units = iter(chunk)
+            answered = 0
+            for result in reply.get("results", []):
+                # A result may stand for several statements compiled together;
+                # its output and time belong to the last of them.
+                covered = max(1, int(result.get("statements", 1)))
+                for _ in range(covered - 1):
+                    unit = next(pending_units, None)
+                    if unit is None or not on_outcome(Outcome(unit, wire.EvalResult())):
+                        return False
+                unit = next(pending_units, None)
+                if unit is None or not on_outcome(Outcome(unit, result_of(unit, result))):
                     return False
-            return len(results) == len(chunk)
+                answered += covered
+            if answered < len(chunk) and all(r.get("ok") for r in reply.get("results", [])):
+                # Nothing failed, yet statements went unanswered: say so rather
+                # than end the script quietly.
+                missing = wire.RemoteError("internal", f"the image answered {answered} of {len(chunk)} statements")
+                return on_outcome(Outcome(chunk[answered], wire.EvalResult(error=missing))) and False
+            return answered == len(chunk)
 
         self.connection.pipeline(requests(), on_reply, window=8)
 

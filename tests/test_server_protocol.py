@@ -285,10 +285,11 @@ def test_script_runs_many_statements_and_stops_at_the_first_failure(client):
     units += [{"code": "s printNl", "line": 12}, {"code": "1/0", "line": 13}, {"code": "'never' printNl", "line": 14}]
     reply = client.request({"id": 1, "op": "script", "units": units, "print": False})
     results = reply["results"]
-    assert len(results) == 13 and all(r["ok"] for r in results[:12])
+    assert sum(r.get("statements", 1) for r in results) == 13
+    assert all(r["ok"] for r in results[:-1])
     assert "".join(r["output"] for r in results) == "45\n"
-    assert results[12]["error"]["class"] == "ZeroDivide"
-    assert results[12]["error"]["stack"][-1] == "DoIt (line 13)"
+    assert results[-1]["error"]["class"] == "ZeroDivide"
+    assert results[-1]["error"]["stack"][-1] == "DoIt (line 13)"
 
 
 def test_script_with_values_and_keep_going(client):
@@ -305,6 +306,12 @@ def test_a_compile_error_in_a_merged_run_names_its_own_statement(client):
     assert [r["output"] for r in results[:2]] == ["'a'\n", "'b'\n"]
     assert results[2]["error"]["kind"] == "syntax" and results[2]["error"]["line"] == 5
     assert len(results) == 3
+
+
+def test_a_merged_run_answers_once_for_all_its_statements(client):
+    units = [{"code": f"'s{i}' displayNl", "line": i + 1} for i in range(5)]
+    results = client.request({"id": 1, "op": "script", "units": units, "print": False})["results"]
+    assert results == [{"ok": True, "output": "s0\ns1\ns2\ns3\ns4\n", "ms": results[0]["ms"], "statements": 5}]
 
 
 def test_thousands_of_pipelined_evaluations_all_answer(shared_image):

@@ -94,3 +94,20 @@ def test_the_launcher_starts_again_when_gst_crashes_while_starting(monkeypatch):
 
     with pytest.raises(ImageUnreachable, match="did not start"):
         launcher.launch(install=object())
+
+
+def test_unanswered_statements_are_an_error_not_silence():
+    from stui_repl import scanner
+    from stui_repl.evaluator import Evaluator
+
+    class OneAnswerConnection:
+        def pipeline(self, requests, on_reply, window):
+            for request in requests:
+                if not on_reply(request, {"ok": True, "results": [{"ok": True, "output": "", "ms": 0}]}):
+                    return
+
+    outcomes = []
+    units = scanner.split_script("1. 2. 3.")
+    Evaluator(OneAnswerConnection()).run_units(units, lambda o: outcomes.append(o) or True, print_values=False, keep_going=False)
+    assert [o.result.ok for o in outcomes] == [True, False]
+    assert outcomes[1].result.error.message == "the image answered 1 of 3 statements"
