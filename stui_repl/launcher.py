@@ -141,9 +141,6 @@ class RunningImage:
     def address(self) -> str:
         return f"{self.host}:{self.port}"
 
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
     def stop(self, timeout: float = 3.0) -> None:
         """Close stdin (the server quits by itself), then insist."""
         if self._stopping is not None:

@@ -73,6 +73,17 @@ def shared_image(gst_install, server_image, stui_home: Path) -> Iterator:
     running.stop()
 
 
+def spawn_stui(*args: str, **options):
+    """The real stui on a pty, as a person at a terminal would start it."""
+    import pexpect
+
+    env = {**os.environ, "PROMPT_TOOLKIT_NO_CPR": "1", "TERM": "xterm", "NO_COLOR": "1", "COLUMNS": "120"}
+    return pexpect.spawn(
+        sys.executable, ["-m", "stui_repl", *args], cwd=str(ROOT), env=env,
+        encoding="utf-8", timeout=30, dimensions=(40, 120), **options,
+    )
+
+
 def run_stui(*args: str, input: str | None = None, timeout: float = 60, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run the real stui as a subprocess with pipes."""
     return subprocess.run(

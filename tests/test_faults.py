@@ -9,7 +9,7 @@ import sys
 import time
 
 import pexpect
-from conftest import ROOT
+from conftest import ROOT, spawn_stui
 
 
 def gst_child_of(pid: int, timeout: float = 20) -> int:
@@ -38,8 +38,7 @@ def test_a_script_whose_image_is_killed_exits_3_with_one_line(server_image):
 
 
 def test_the_repl_says_so_when_its_image_dies(server_image):
-    env = {**os.environ, "PROMPT_TOOLKIT_NO_CPR": "1", "TERM": "xterm", "NO_COLOR": "1"}
-    child = pexpect.spawn(sys.executable, ["-m", "stui_repl"], cwd=str(ROOT), env=env, encoding="utf-8", timeout=30)
+    child = spawn_stui()
     child.expect("st>")
     os.kill(gst_child_of(child.pid), signal.SIGKILL)
     time.sleep(0.3)

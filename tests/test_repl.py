@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import re
-import sys
 import time
 
 import pexpect
 import pytest
-from conftest import ROOT
+from conftest import spawn_stui
 
 PROMPT = "st>"  # prompt_toolkit moves the cursor rather than printing the space
 
 
 @pytest.fixture
 def repl(server_image):
-    env = {**os.environ, "PROMPT_TOOLKIT_NO_CPR": "1", "TERM": "xterm", "NO_COLOR": "1", "COLUMNS": "120"}
-    child = pexpect.spawn(
-        sys.executable, ["-m", "stui_repl"], cwd=str(ROOT), env=env,
-        encoding="utf-8", timeout=30, dimensions=(40, 120),
-    )
+    child = spawn_stui()
     child.screen = Screen(child)
     child.screen.expect_exact(PROMPT)
     yield child
@@ -70,8 +64,7 @@ def submit(child: pexpect.spawn, line: str) -> None:
 
 
 def test_greeting_names_the_image_and_its_defects(server_image):
-    env = {**os.environ, "PROMPT_TOOLKIT_NO_CPR": "1", "TERM": "xterm", "NO_COLOR": "1"}
-    child = pexpect.spawn(sys.executable, ["-m", "stui_repl"], cwd=str(ROOT), env=env, encoding="utf-8", timeout=30)
+    child = spawn_stui()
     screen = Screen(child)
     screen.expect(r"stui \S+ on GNU Smalltalk (version )?3\.2\.5 \(embedded\)")
     screen.expect("warning: this image has")

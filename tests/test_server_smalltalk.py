@@ -13,7 +13,7 @@ from stui_repl.launcher import SERVER_DIR
 TEST_FILES = sorted((SERVER_DIR / "tests").glob("Stui*Test.st"))
 
 
-def server_sources() -> list:
+def load_order() -> list:
     """The server's files in the order load-gst.st files them in."""
     load = (SERVER_DIR / "load-gst.st").read_text()
     return [SERVER_DIR / name for name in re.findall(r"'((?:core|gst)/[A-Za-z]+\.st)'", load)]
@@ -21,7 +21,7 @@ def server_sources() -> list:
 
 @pytest.mark.parametrize("test_file", TEST_FILES, ids=lambda path: path.stem)
 def test_sunit_suite(gst_install, test_file):
-    files = [SERVER_DIR / "tests" / "load-packages.st", *server_sources(), test_file]
+    files = [SERVER_DIR / "tests" / "load-packages.st", *load_order(), test_file]
     done = subprocess.run(
         gst_install.command(str(SERVER_DIR / "tests" / "run-gst.st"), "-a", *map(str, files)),
         env=gst_install.environ(), capture_output=True, text=True, timeout=600, check=False,
@@ -35,6 +35,6 @@ def test_sunit_suite(gst_install, test_file):
 
 
 def test_every_server_source_is_loaded():
-    listed = {path.name for path in server_sources()}
+    listed = {path.name for path in load_order()}
     present = {path.name for path in (SERVER_DIR / "core").glob("*.st")} | {path.name for path in (SERVER_DIR / "gst").glob("*.st")}
     assert listed == present
