@@ -333,3 +333,161 @@ def test_thousands_of_pipelined_evaluations_all_answer(shared_image):
         assert replies == [True] * 2000
     assert connection.request({"op": "eval", "code": "n"})["value"] == "6000"
     connection.close()
+
+
+def by_name(reply: dict) -> dict[str, dict]:
+    return {description["name"]: description for description in reply["bindings"]}
+
+
+def interrupt_until_stopped(raw: RawClient, waiting_for: object, first_id: int = 100) -> dict:
+    """Interrupt until an interrupt stops something, then answer every reply
+    by id, the one waited for included. Not timing-sensitive: an interrupt
+    that comes before the work has started answers false and is sent again."""
+    replies: dict = {}
+    interrupt_id = first_id
+    while waiting_for not in replies:
+        raw.send({"id": interrupt_id, "op": "interrupt"})
+        while interrupt_id not in replies:
+            reply = raw.receive()
+            assert reply is not None, "connection closed"
+            replies[reply["id"]] = reply
+        if replies[interrupt_id]["interrupted"]:
+            break
+        interrupt_id += 1
+        time.sleep(0.02)
+    while waiting_for not in replies:
+        reply = raw.receive()
+        assert reply is not None, "connection closed"
+        replies[reply["id"]] = reply
+    return replies
+
+
+def test_bindings_have_a_store_that_rebuilds_them_in_another_workspace(shared_image, client):
+    code = ("f := 3/4. a := #(1 2 3). s := 'abc'. o := OrderedCollection new add: 1; add: 'two'; yourself. "
+            "n := Object new. long := String new: 5000 withAll: $x")
+    names = ["f", "a", "s", "o", "n", "long"]
+    assert client.request({"id": 1, "op": "eval", "code": code, "declare": names, "print": False})["ok"]
+    bindings = by_name(client.request({"id": 2, "op": "bindings"}))
+    assert set(bindings) == set(names)
+    assert bindings["s"]["store"] == "'abc'"
+    assert "store" not in bindings["n"] and bindings["n"]["value"] == "an Object"
+    assert "store" not in bindings["long"]  # longer than 4096 characters
+    fresh = RawClient(shared_image.port)
+    assert fresh.hello(shared_image.token)["ok"]
+    for index, name in enumerate(["f", "a", "s", "o"]):
+        rebuilt = fresh.request({"id": index, "op": "eval", "code": f"{name} := {bindings[name]['store']}", "declare": [name]})
+        assert rebuilt["ok"] and rebuilt["value"] == bindings[name]["value"] and rebuilt["class"] == bindings[name]["class"], rebuilt
+    fresh.close()
+
+
+def test_bindings_names_choose_what_is_described(client):
+    client.request({"id": 1, "op": "eval", "code": "a := 1. b := 2. c := 3", "declare": ["a", "b", "c"]})
+    reply = client.request({"id": 2, "op": "bindings", "names": ["c", "a", "nope"]})
+    assert reply["bindings"] == [{"name": "a", "value": "1", "class": "SmallInteger", "store": "1"},
+                                 {"name": "c", "value": "3", "class": "SmallInteger", "store": "3"}]
+    assert client.request({"id": 3, "op": "bindings", "action": "list", "names": []})["bindings"] == []
+    assert client.request({"id": 4, "op": "bindings", "names": "a"})["error"]["kind"] == "malformed"
+
+
+def test_bindings_list_waits_for_the_evaluations_before_it(client):
+    client.send({"id": 1, "op": "eval", "code": "(Delay forMilliseconds: 100) wait. late := 5", "declare": ["late"]})
+    client.send({"id": 2, "op": "bindings", "names": ["late"]})
+    first, second = client.receive(), client.receive()
+    assert (first["id"], second["id"]) == (1, 2)
+    assert second["bindings"] == [{"name": "late", "value": "5", "class": "SmallInteger", "store": "5"}]
+
+
+def test_a_bindings_list_that_runs_away_can_be_interrupted(client):
+    loopy = "Object subclass: StuiLoopy [ printOn: aStream [ [true] whileTrue ] ]"
+    assert client.request({"id": 1, "op": "eval", "code": loopy, "mode": "fileIn"})["ok"]
+    assert client.request({"id": 2, "op": "eval", "code": "loopy := StuiLoopy new", "declare": ["loopy"], "print": False})["ok"]
+    client.send({"id": 3, "op": "bindings"})
+    replies = interrupt_until_stopped(client, 3)
+    assert replies[3]["ok"] is False and replies[3]["error"]["kind"] == "interrupted"
+    assert client.request({"id": 4, "op": "eval", "code": "3 + 4"})["value"] == "7"
+
+
+def test_eval_can_answer_the_bindings_it_declared(client):
+    reply = client.request({"id": 1, "op": "eval", "code": "p := 3/4. q := p * 2", "declare": ["p", "q"], "bindings": True})
+    assert reply["ok"] and reply["value"] == "3/2"
+    assert [b["name"] for b in reply["bindings"]] == ["p", "q"]
+    assert by_name(reply)["p"]["value"] == "3/4" and "store" in by_name(reply)["p"]
+    reply = client.request({"id": 2, "op": "eval", "code": "r := 5. [:k | k] value: r", "bindings": True})
+    assert [b["name"] for b in reply["bindings"]] == ["r"]
+    reply = client.request({"id": 3, "op": "eval", "code": "p := 1", "declare": ["p"]})
+    assert "bindings" not in reply
+    assert client.request({"id": 4, "op": "eval", "code": "1", "bindings": "yes"})["error"]["kind"] == "malformed"
+
+
+def test_describing_the_bindings_adds_nothing_to_the_output(client):
+    noisy = "Object subclass: StuiNoisy [ printOn: aStream [ Transcript showCr: 'noise'. aStream nextPutAll: 'a noisy one' ] ]"
+    assert client.request({"id": 1, "op": "eval", "code": noisy, "mode": "fileIn"})["ok"]
+    reply = client.request({"id": 2, "op": "eval", "code": "noisy := StuiNoisy new", "declare": ["noisy"], "print": False, "bindings": True})
+    assert reply["output"] == "" and reply["bindings"][0]["value"] == "a noisy one"
+    reply = client.request({"id": 3, "op": "eval", "code": "noisy printNl", "print": False, "bindings": True})
+    assert reply["output"] == "noise\na noisy one\n" and reply["bindings"] == []  # assigns nothing
+
+
+def test_eval_answers_bindings_on_errors_too(client):
+    reply = client.request({"id": 1, "op": "eval", "code": "e1 := 7. e2 := e1 / 0", "declare": ["e1", "e2"], "bindings": True})
+    assert reply["ok"] is False and reply["error"]["class"] == "ZeroDivide"
+    assert reply["bindings"] == [{"name": "e1", "value": "7", "class": "SmallInteger", "store": "7"},
+                                 {"name": "e2", "value": "nil", "class": "UndefinedObject", "store": "nil"}]
+    client.send({"id": 2, "op": "eval", "code": "k := 1. [true] whileTrue", "declare": ["k"], "bindings": True})
+    replies = interrupt_until_stopped(client, 2)
+    assert replies[2]["error"]["kind"] == "interrupted"
+    assert replies[2]["bindings"] == [{"name": "k", "value": "1", "class": "SmallInteger", "store": "1"}]
+
+
+def test_a_secret_works_as_its_string_and_never_shows(client):
+    reply = client.request({"id": 1, "op": "bindings", "action": "secret", "name": "dbPass", "value": "hunter2"})
+    assert reply == {"id": 1, "ok": True, "declared": ["dbPass"]}
+    assert client.request({"id": 2, "op": "eval", "code": "dbPass size"})["value"] == "7"
+    assert client.request({"id": 3, "op": "eval", "code": "dbPass = 'hunter2'"})["value"] == "true"
+    assert client.request({"id": 4, "op": "eval", "code": "'hunter2' = dbPass"})["value"] == "true"
+    assert client.request({"id": 5, "op": "eval", "code": "(ReadStream on: dbPass) next: 3"})["value"] == "'hun'"
+    shown = [
+        client.request({"id": 6, "op": "eval", "code": "dbPass"}),
+        client.request({"id": 7, "op": "eval", "code": "dbPass printNl. dbPass displayNl. Transcript showCr: dbPass printString; "
+                                                        "showCr: dbPass displayString; showCr: dbPass storeString; print: dbPass; cr. dbPass"}),
+        client.request({"id": 8, "op": "eval", "code": "Array with: dbPass with: dbPass -> 1"}),
+        client.request({"id": 9, "op": "bindings"}),
+        client.request({"id": 10, "op": "bindings", "names": ["dbPass"]}),
+        client.request({"id": 11, "op": "inspect", "code": "dbPass"}),
+        client.request({"id": 12, "op": "eval", "code": "alias := dbPass", "declare": ["alias"], "bindings": True}),
+        client.request({"id": 13, "op": "eval", "code": "dbPass foo"}),
+    ]
+    for reply in shown:
+        assert "hunter" not in json.dumps(reply), reply
+    value = shown[0]
+    assert value["value"] == "'********'" and value["secret"] is True and "store" not in value
+    assert shown[1]["output"] == "'********'\n********\n'********'\n********\n'********'\n'********'\n"
+    assert shown[2]["value"] == "('********' '********'->1 )" and "store" not in shown[2]
+    for reply in (shown[3], shown[4], shown[6]):
+        assert by_name(reply)["dbPass" if reply is not shown[6] else "alias"] == {
+            "name": "dbPass" if reply is not shown[6] else "alias", "value": "'********'", "class": "StuiSecret", "secret": True}
+    inspected = shown[5]
+    assert inspected["secret"] is True and inspected["value"] == "'********'" and inspected["indexed"] == [] and inspected["size"] == 0
+    assert shown[7]["error"]["message"] == "'********' does not understand #foo"
+
+
+def test_derived_strings_are_plain_and_bad_secrets_are_refused(client):
+    client.request({"id": 1, "op": "bindings", "action": "secret", "name": "token", "value": "s3cr3t"})
+    assert client.request({"id": 2, "op": "eval", "code": "token , 'x'"})["value"] == "'s3cr3tx'"
+    assert client.request({"id": 3, "op": "eval", "code": "'Bearer ' , token"})["value"] == "'Bearer s3cr3t'"
+    for index, bad in enumerate([{"name": "9x", "value": "v"}, {"name": "x"}, {"name": "x", "value": 7}, {"value": "s3cr3t"}]):
+        reply = client.request({"id": 10 + index, "op": "bindings", "action": "secret", **bad})
+        assert reply["ok"] is False and reply["error"]["kind"] == "malformed", reply
+        assert "s3cr3t" not in json.dumps(reply)
+
+
+def test_an_evaluation_queued_behind_an_interrupted_one_runs(client):
+    """Regression: gst terminates a process asynchronously, and the queued
+    evaluation was handed to the evaluator that was still unwinding: lost,
+    and the connection hung."""
+    client.send({"id": 1, "op": "eval", "code": "[true] whileTrue"})
+    client.send({"id": 2, "op": "eval", "code": "3 + 4"})
+    replies = interrupt_until_stopped(client, 1)
+    assert replies[1]["error"]["kind"] == "interrupted"
+    queued = replies.get(2) or client.receive()
+    assert queued["id"] == 2 and queued["value"] == "7"
