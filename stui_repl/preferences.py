@@ -1,0 +1,165 @@
+"""Preferences: one table says what each setting is, allows and defaults to.
+
+`:set`, the session file, the configuration file and `--help` all read this
+table, so a setting is described in one place. Values come in layers, each
+overriding the one before: the defaults here, the configuration file, the
+session's own `[preferences]`, then command-line flags. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+class PreferenceError(ValueError):
+    """A setting's name or value is not allowed; the message says what is."""
+
+
+@dataclass(frozen=True)
+class Preference:
+    name: str
+    default: Any
+    help: str
+    choices: tuple[str, ...] = ()
+    minimum: int | None = None
+    # For settings whose allowed values are only known at run time (colour themes).
+    check: Callable[[str], bool] | None = None
+
+    @property
+    def kind(self) -> str:
+        if isinstance(self.default, bool):
+            return "bool"
+        if isinstance(self.default, int):
+            return "int"
+        return "str"
+
+    def allowed(self) -> str:
+        if self.choices:
+            return " or ".join(self.choices)
+        if self.kind == "bool":
+            return "on or off"
+        if self.kind == "int":
+            return f"a whole number of at least {self.minimum}" if self.minimum is not None else "a whole number"
+        return "a name (see :set for the list)" if self.check else "any text"
+
+    def parse(self, text: str) -> Any:
+        """A value typed at `:set` (always text) into the setting's type."""
+        word = text.strip()
+        if self.kind == "bool":
+            lowered = word.lower()
+            if lowered in ("on", "true", "yes", "1"):
+                return True
+            if lowered in ("off", "false", "no", "0"):
+                return False
+        elif self.kind == "int":
+            try:
+                return self.validate(int(word))
+            except ValueError:
+                pass
+        else:
+            return self.validate(word)
+        raise PreferenceError(f"{self.name} must be {self.allowed()}, not {word!r}")
+
+    def validate(self, value: Any) -> Any:
+        """A value read from a file, already typed by TOML."""
+        kind_ok = {
+            "bool": isinstance(value, bool),
+            "int": isinstance(value, int) and not isinstance(value, bool),
+            "str": isinstance(value, str),
+        }[self.kind]
+        if kind_ok and self.choices and value not in self.choices:
+            kind_ok = False
+        if kind_ok and self.minimum is not None and value < self.minimum:
+            kind_ok = False
+        if kind_ok and self.check is not None and not self.check(value):
+            kind_ok = False
+        if not kind_ok:
+            raise PreferenceError(f"{self.name} must be {self.allowed()}, not {value!r}")
+        return value
+
+    def show(self, value: Any) -> str:
+        if isinstance(value, bool):
+            return "on" if value else "off"
+        return str(value)
+
+
+def _is_pygments_style(name: str) -> bool:
+    from pygments.styles import get_all_styles
+
+    return name in set(get_all_styles())
+
+
+PREFERENCES: tuple[Preference, ...] = (
+    Preference("edit_mode", "emacs", "key bindings at the prompt", choices=("emacs", "vi")),
+    Preference("theme", "default", "colour theme for highlighting (a Pygments style name)", check=_is_pygments_style),
+    Preference("toolbar", True, "show the bottom toolbar"),
+    Preference(
+        "multiline", "auto",
+        "Enter: auto runs input once it is complete; on always adds a line (Escape Enter runs); off always runs",
+        choices=("auto", "on", "off"),
+    ),
+    Preference("complete_while_typing", False, "offer completions as you type, not only on Tab"),
+    Preference("history_limit", 10_000, "inputs kept in the session's history", minimum=0),
+    Preference("autosave", 30, "seconds between automatic saves of the session (0: only on exit and :session save)", minimum=0),
+)
+
+BY_NAME: dict[str, Preference] = {p.name: p for p in PREFERENCES}
+
+
+def lookup(name: str) -> Preference:
+    try:
+        return BY_NAME[name]
+    except KeyError:
+        raise PreferenceError(f"no setting named {name!r} (:set lists them)") from None
+
+
+def validated(values: Mapping[str, Any], *, where: str) -> tuple[dict[str, Any], list[str]]:
+    """Keep the good entries of a file's table; one message per bad one.
+
+    A bad value must not stop stui from starting: it is reported, naming the
+    file and the key, and the layer below supplies the setting.
+    """
+    good: dict[str, Any] = {}
+    problems: list[str] = []
+    for name, value in values.items():
+        if name not in BY_NAME:
+            problems.append(f"{where}: no setting named {name!r}; ignored")
+            continue
+        try:
+            good[name] = BY_NAME[name].validate(value)
+        except PreferenceError as exc:
+            problems.append(f"{where}: {exc}; using the default")
+    return good, problems
+
+
+class Settings:
+    """The layered view: flags over session over configuration over defaults."""
+
+    def __init__(
+        self,
+        config: Mapping[str, Any] | None = None,
+        session: Mapping[str, Any] | None = None,
+        flags: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.config = dict(config or {})
+        self.session = dict(session or {})
+        self.flags = dict(flags or {})
+
+    def __getitem__(self, name: str) -> Any:
+        for layer in (self.flags, self.session, self.config):
+            if name in layer:
+                return layer[name]
+        return lookup(name).default
+
+    def source(self, name: str) -> str:
+        for label, layer in (("command line", self.flags), ("session", self.session), ("config file", self.config)):
+            if name in layer:
+                return label
+        return "default"
+
+    def rows(self, names: Iterable[str] | None = None) -> list[tuple[str, str, str, str]]:
+        """(name, value, where it comes from, help) for `:set`."""
+        chosen = [lookup(n) for n in names] if names is not None else PREFERENCES
+        return [(p.name, p.show(self[p.name]), self.source(p.name), p.help) for p in chosen]
