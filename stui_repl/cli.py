@@ -15,9 +15,14 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import __version__, paths
 from .errors import EXIT_OK, EXIT_USAGE, StuiError, UsageError
+
+if TYPE_CHECKING:
+    from .session_store import SessionStore
+    from .vault import Vault
 
 DESCRIPTION = "A line-mode REPL for Smalltalk. Without arguments, opens a prompt on a GNU Smalltalk image that stui starts itself."
 
@@ -60,8 +65,38 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("-p", "--print", dest="print_values", action="store_true", help="print each statement's value (the default except with -f)")
     parser.add_argument("--format", choices=("text", "json"), default="text", help="scripted output: text, or one JSON object per statement")
     parser.add_argument("--keep-going", action="store_true", help="in scripts, carry on after a Smalltalk error")
-    parser.add_argument("--connect", metavar="HOST:PORT", help="use an image already running the stui server")
-    parser.add_argument("--token-file", metavar="FILE", help="read the server token from FILE (else STUI_TOKEN, else stui's own token file)")
+    parser.add_argument("--connect", metavar="HOST:PORT", help="use an image already running the stui server (the session remembers it)")
+    parser.add_argument("--token-file", metavar="FILE", help="read the server token from FILE (else STUI_TOKEN, else the session's, else stui's own token file)")
+    parser.add_argument("--embedded", action="store_true", help="use a fresh embedded image even if the session remembers another")
+    parser.add_argument("--session", metavar="NAME", help="use session NAME (default: 'default' at a terminal, none for scripts)")
+    return parser.with_debug()
+
+
+def build_session_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="stui session", description="Manage saved sessions from the shell.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
+    listing = commands.add_parser("list", help="list the sessions").with_debug()
+    listing.add_argument("--names", action="store_true", help="only the names, one per line (for shell completion)")
+    show = commands.add_parser("show", help="print a session's file").with_debug()
+    show.add_argument("name", metavar="NAME")
+    delete = commands.add_parser("delete", help="delete a session and its backup").with_debug()
+    delete.add_argument("name", metavar="NAME")
+    delete.add_argument("--yes", action="store_true", help="do not ask")
+    rename = commands.add_parser("rename", help="rename a session").with_debug()
+    rename.add_argument("old", metavar="OLD")
+    rename.add_argument("new", metavar="NEW")
+    export = commands.add_parser("export", help="write a session's file to stdout (secrets stay encrypted)").with_debug()
+    export.add_argument("name", metavar="NAME")
+    importing = commands.add_parser("import", help="add a session from a file ('-' for stdin)").with_debug()
+    importing.add_argument("file", metavar="FILE")
+    importing.add_argument("--as", dest="name", metavar="NAME", help="the name to give it (default: the file's own)")
+    return parser.with_debug()
+
+
+def build_key_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="stui key", description="Manage the key that encrypts session secrets.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
+    commands.add_parser("rotate", help="make a new key and re-encrypt every session's secrets with it").with_debug()
     return parser.with_debug()
 
 
@@ -81,14 +116,18 @@ def default_token_file() -> Path:
     return paths.config_dir() / "token"
 
 
-def read_token(token_file: str | None) -> str:
+def given_token(token_file: str | None) -> str | None:
+    """The token named on the command line or in the environment, if any."""
     if token_file:
         return _read_token_file(Path(token_file))
     if os.environ.get("STUI_TOKEN"):
         return os.environ["STUI_TOKEN"].strip()
-    if default_token_file().exists():
-        return _read_token_file(default_token_file())
-    raise UsageError("--connect needs the server's token: --token-file FILE or STUI_TOKEN")
+    return None
+
+
+def fallback_token() -> str | None:
+    """The token `stui serve` wrote, for a server on this machine."""
+    return _read_token_file(default_token_file()) if default_token_file().exists() else None
 
 
 def _read_token_file(path: Path) -> str:
@@ -101,37 +140,39 @@ def _read_token_file(path: Path) -> str:
     return token
 
 
-def parse_address(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise UsageError(f"--connect wants HOST:PORT, not {text!r}")
-    return host.strip("[]"), int(port)
-
-
 def _progress(message: str) -> None:
     print(f"stui: {message}", file=sys.stderr, flush=True)
 
 
-def open_image(args: argparse.Namespace):  # -> tuple[Connection, RunningImage | None]
-    """Connect to --connect, or launch the embedded image."""
-    from .connection import Connection
+def _notify(message: str) -> None:
+    print(f"stui: {message}", file=sys.stderr, flush=True)
 
+
+def open_workbench(args: argparse.Namespace, *, session: str | None, record_history: bool):  # -> Workbench
+    """Load the session (if any) and attach it to its image, or the one the flags name."""
+    from .image_link import parse_address
+    from .workbench import Workbench
+
+    if args.connect and args.embedded:
+        raise UsageError("--connect and --embedded contradict each other")
     if args.connect:
-        host, port = parse_address(args.connect)
-        return Connection.open(host, port, read_token(args.token_file)), None
-    from .launcher import launch
-
-    image = launch(progress=_progress)
+        parse_address(args.connect)  # a bad address is a usage error before anything starts
+    bench = Workbench(progress=_progress, notify=_notify, record_history=record_history, vault_factory=_vault_factory)
+    if session is not None:
+        bench.use_session(bench.load_session(session))
     try:
-        return Connection.open(image.host, image.port, image.token), image
+        bench.attach(
+            address=args.connect, token=given_token(args.token_file), embedded=args.embedded,
+            default_token=fallback_token(),
+        )
     except BaseException:
-        image.stop()
+        bench.close()
         raise
+    return bench
 
 
 def run_scripted(args: argparse.Namespace) -> int:
     from . import script
-    from .evaluator import Evaluator
     from .render import JsonRenderer, PlainRenderer
 
     if args.file:
@@ -145,28 +186,24 @@ def run_scripted(args: argparse.Namespace) -> int:
     else:
         text, source, print_values = sys.stdin.read(), "stdin", not args.quiet
     renderer = JsonRenderer() if args.format == "json" else PlainRenderer()
-    connection, image = open_image(args)
+    bench = open_workbench(args, session=args.session, record_history=False)
     try:
         return script.run(
-            text, Evaluator(connection), renderer,
+            text, bench, renderer,
             source=source, print_values=print_values, keep_going=args.keep_going,
         )
     finally:
-        connection.close()
-        if image:
-            image.stop()
+        bench.close()
 
 
 def run_interactive(args: argparse.Namespace) -> int:
     from .repl import Repl
 
-    connection, image = open_image(args)
+    bench = open_workbench(args, session=args.session or "default", record_history=True)
     try:
-        return Repl(connection, image).run()
+        return Repl(bench).run()
     finally:
-        connection.close()
-        if image:
-            image.stop()
+        bench.close()
 
 
 def serve(argv: Sequence[str]) -> int:
@@ -214,6 +251,131 @@ def setup(argv: Sequence[str]) -> int:
     return EXIT_OK
 
 
+def ask_hidden(label: str) -> str:
+    """A passphrase or secret from the terminal, never echoed; no terminal, no answer."""
+    import getpass
+
+    try:
+        return getpass.getpass(label)
+    except (OSError, EOFError):
+        return ""
+
+
+def session_command(argv: Sequence[str]) -> int:
+    from .session_store import SessionStore, check_name
+
+    args = build_session_parser().parse_args(argv)
+    store = SessionStore()
+    if args.command == "list":
+        if args.names:
+            print("\n".join(store.names()))
+            return EXIT_OK
+        rows = [(s.name, s.image, str(s.variables), str(s.history), s.last_used, s.state) for s in store.summaries()]
+        from .render import PlainRenderer
+
+        PlainRenderer().table("sessions", ("name", "image", "variables", "history", "last used", "state"), rows)
+        return EXIT_OK
+    if args.command in ("show", "export"):
+        text = store.read_text(check_name(args.name))
+        if text is None:
+            raise UsageError(f"no session named {args.name}")
+        sys.stdout.write(text)
+        return EXIT_OK
+    if args.command == "delete":
+        if not store.exists(check_name(args.name)):
+            raise UsageError(f"no session named {args.name}")
+        if not args.yes:
+            if not sys.stdin.isatty():
+                raise UsageError("stui session delete asks first; without a terminal, add --yes")
+            if input(f"delete session {args.name} and its backup? [y/N] ").strip().lower() not in ("y", "yes"):
+                print("not deleted")
+                return EXIT_OK
+        with store.locked(args.name):
+            store.delete(args.name)
+        print(f"deleted session {args.name}")
+        return EXIT_OK
+    if args.command == "rename":
+        from .workbench import Workbench
+
+        Workbench(store=store, notify=_notify, vault_factory=_vault_factory).rename(check_name(args.old), check_name(args.new))
+        print(f"renamed session {args.old} to {args.new}")
+        return EXIT_OK
+    return import_session(store, args.file, args.name)
+
+
+def import_session(store: SessionStore, file: str, name: str | None) -> int:
+    """Add a session from a file, checking it first; never over an existing one."""
+    from . import session_format
+    from .session_store import check_name
+
+    try:
+        text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read {file}: {getattr(exc, 'strerror', None) or exc}") from None
+    try:
+        session = session_format.parse(text)
+    except session_format.SessionFormatError as exc:
+        raise UsageError(f"{file} is not a session file stui can read: {exc}") from None
+    target = check_name(name or session.name or Path(file).stem)
+    with store.locked(target):
+        if store.exists(target):
+            raise UsageError(f"a session named {target} already exists (--as NAME imports it under another name)")
+        if target != session.name and (session.secrets() or session.connection.token):
+            _notify(f"imported as {target}, not {session.name}: its secrets were sealed for {session.name} and will show as locked")
+        store.write_text(target, text)
+    print(f"imported session {target}")
+    return EXIT_OK
+
+
+def _vault_factory() -> Vault:
+    from .vault import open_vault
+
+    return open_vault(prompt=ask_hidden)
+
+
+def key_command(argv: Sequence[str]) -> int:
+    """`stui key rotate`: a new key, every session's secrets sealed again with it."""
+    from dataclasses import replace
+
+    from . import session_format
+    from .live_session import TOKEN_FIELD, secret_field
+    from .session_model import ConnectionSpec
+    from .session_store import SessionStore
+
+    build_key_parser().parse_args(argv)
+    vault = _vault_factory()
+    store = SessionStore()
+    new_id = vault.start_rotation()
+    count = 0
+    for name in store.names():
+        with store.locked(name):
+            text = store.read_text(name)
+            if text is None:
+                continue
+            try:
+                session = session_format.parse(text)
+            except session_format.SessionFormatError as exc:
+                raise StuiError(f"session {name} is unreadable ({exc}); the rotation is not finished, the old key is kept") from None
+            changed = False
+            for variable in session.secrets():
+                field = secret_field(variable.name)
+                sealed = vault.reseal(variable.sealed, session=name, field=field)
+                if sealed != variable.sealed:
+                    session.variables[variable.name] = replace(variable, sealed=sealed)
+                    changed = True
+                count += 1
+            if session.connection.token is not None:
+                sealed = vault.reseal(session.connection.token, session=name, field=TOKEN_FIELD)
+                changed = changed or sealed != session.connection.token
+                session.connection = ConnectionSpec(session.connection.address, sealed)
+                count += 1
+            if changed:
+                store.write_text(name, session_format.render(session, text))
+    vault.finish_rotation()
+    print(f"stui: new key {new_id}; {count} secret{'s' if count != 1 else ''} sealed again")
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
@@ -222,6 +384,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return serve(argv[1:])
         if argv[:1] == ["setup"]:
             return setup(argv[1:])
+        if argv[:1] == ["session"]:
+            return session_command(argv[1:])
+        if argv[:1] == ["key"]:
+            return key_command(argv[1:])
         args = build_parser().parse_args(argv)
         if args.file is None and args.code is None and sys.stdin.isatty():
             if args.format != "text":

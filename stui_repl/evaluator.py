@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from . import scanner, wire
@@ -27,14 +27,41 @@ class Outcome:
     result: wire.EvalResult
 
 
-def request_for(unit: scanner.Unit, *, print_value: bool = True, batch: str | None = None) -> dict[str, Any]:
-    """The protocol request that evaluates one scanned unit."""
+def request_for(
+    unit: scanner.Unit, *, print_value: bool = True, batch: str | None = None, describe: bool = False
+) -> dict[str, Any]:
+    """The protocol request that evaluates one scanned unit.
+
+    `describe` asks the server to describe the variables the unit assigns,
+    so that a session can record them without another round trip.
+    """
     if unit.kind == "temps":
         return {"op": "bindings", "action": "declare", "names": list(unit.names)}
     if unit.kind == "declaration":
         return wire.eval_request(unit.code, mode="fileIn", print_value=print_value, batch=batch, line=unit.line)
-    return wire.eval_request(
-        unit.code, declare=unit.names, print_value=print_value, batch=batch, line=unit.line
+    request = wire.eval_request(unit.code, declare=unit.names, print_value=print_value, batch=batch, line=unit.line)
+    if describe and unit.names:
+        request["bindings"] = True
+    return request
+
+
+def _no_scrub(text: str) -> str:
+    return text
+
+
+def scrubbed(result: wire.EvalResult, scrub: Callable[[str], str]) -> wire.EvalResult:
+    """The result with every text a person could see passed through `scrub` (secret masking)."""
+    if scrub is _no_scrub:
+        return result
+    error = result.error
+    if error is not None:
+        error = replace(error, message=scrub(error.message), stack=tuple(scrub(line) for line in error.stack))
+    return replace(
+        result,
+        output=scrub(result.output),
+        value=None if result.value is None else scrub(result.value),
+        store=None if result.store is None or scrub(result.store) != result.store else result.store,
+        error=error,
     )
 
 
@@ -86,8 +113,12 @@ def result_of(unit: scanner.Unit, reply: dict[str, Any]) -> wire.EvalResult:
 class Evaluator:
     """Evaluates text in one connection's workspace."""
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(
+        self, connection: Connection, *, scrub: Callable[[str], str] | None = None, describe: bool = False
+    ) -> None:
         self.connection = connection
+        self.scrub = scrub or _no_scrub
+        self.describe = describe
 
     def units_for_input(self, text: str) -> list[scanner.Unit]:
         """Interactive input: a sequence with its own temporaries stays one unit."""
@@ -102,7 +133,7 @@ class Evaluator:
         self, unit: scanner.Unit, *, on_interrupt: Callable[[], None] | None = None
     ) -> wire.EvalResult:
         """Send one unit and wait; Ctrl-C while waiting interrupts the image."""
-        request_id = self.connection.send(request_for(unit))
+        request_id = self.connection.send(request_for(unit, describe=self.describe))
         interrupts: list[int] = []
         while True:
             try:
@@ -114,7 +145,7 @@ class Evaluator:
                 interrupts.append(self.connection.send({"op": "interrupt"}))
         for interrupt_id in interrupts:
             self.connection.discard(interrupt_id)
-        return result_of(unit, reply)
+        return scrubbed(result_of(unit, reply), self.scrub)
 
     def run_units(
         self,
@@ -142,7 +173,7 @@ class Evaluator:
         def on_reply(request: dict[str, Any], reply: dict[str, Any]) -> bool:
             chunk = pending.pop(id(request))
             if not reply.get("ok"):
-                return on_outcome(Outcome(chunk[0], wire.EvalResult.from_reply(reply)))
+                return on_outcome(Outcome(chunk[0], scrubbed(wire.EvalResult.from_reply(reply), self.scrub)))
             pending_units = iter(chunk)
             answered = 0
             for result in reply.get("results", []):
@@ -154,7 +185,7 @@ class Evaluator:
                     if unit is None or not on_outcome(Outcome(unit, wire.EvalResult())):
                         return False
                 unit = next(pending_units, None)
-                if unit is None or not on_outcome(Outcome(unit, result_of(unit, result))):
+                if unit is None or not on_outcome(Outcome(unit, scrubbed(result_of(unit, result), self.scrub))):
                     return False
                 answered += covered
             if answered < len(chunk) and all(r.get("ok") for r in reply.get("results", [])):
@@ -168,12 +199,21 @@ class Evaluator:
 
     def bindings(self) -> list[dict[str, Any]]:
         reply = self.connection.request({"op": "bindings"})
-        return list(reply.get("bindings", ())) if reply.get("ok") else []
+        found = list(reply.get("bindings", ())) if reply.get("ok") else []
+        return [self._scrub_fields(b, ("value",)) for b in found]
 
     def inspect(self, code: str) -> dict[str, Any]:
-        return self.connection.request(
-            {"op": "inspect", "code": code, "declare": list(scanner.assigned_names(code))}
-        )
+        reply = self.connection.request({"op": "inspect", "code": code, "declare": list(scanner.assigned_names(code))})
+        reply = self._scrub_fields(reply, ("value",))
+        for key in ("named", "indexed"):
+            if isinstance(reply.get(key), list):
+                reply[key] = [self._scrub_fields(slot, ("value",)) for slot in reply[key] if isinstance(slot, dict)]
+        return reply
+
+    def _scrub_fields(self, record: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+        if self.scrub is _no_scrub:
+            return record
+        return {k: self.scrub(v) if k in keys and isinstance(v, str) else v for k, v in record.items()}
 
     def complete(self, prefix: str, kind: str, *, timeout: float = 2.0) -> list[dict[str, Any]]:
         reply = self.connection.request({"op": "complete", "prefix": prefix, "kind": kind}, timeout=timeout)

@@ -8,25 +8,57 @@ The same commands work at the prompt and on `:` lines of a script.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from .errors import ConnectionLost, StuiError
 from .evaluator import Evaluator
 from .render import PlainRenderer
 from .wire import RemoteError
 
+if TYPE_CHECKING:
+    from .live_session import LiveSession
+    from .workbench import Workbench
 
-@dataclass
+
 class Context:
-    """What a meta-command may use and change."""
+    """What a meta-command may use and change.
 
-    evaluator: Evaluator
-    renderer: PlainRenderer
-    last_error: RemoteError | None = None
-    quit_requested: bool = False
-    notes: dict[str, object] = field(default_factory=dict)
+    With a workbench (the REPL, or a script run with --session) the evaluator
+    is the workbench's current one, so commands follow a session switch.
+    """
+
+    def __init__(
+        self,
+        evaluator: Evaluator | None,
+        renderer: PlainRenderer,
+        *,
+        workbench: Workbench | None = None,
+        ask_secret: Callable[[str], str] | None = None,
+        confirm: Callable[[str], bool] | None = None,
+    ) -> None:
+        self._evaluator = evaluator
+        self.renderer = renderer
+        self.workbench = workbench
+        self.ask_secret = ask_secret
+        self.confirm = confirm
+        self.last_error: RemoteError | None = None
+        self.quit_requested = False
+        self.notes: dict[str, object] = {}
+
+    @property
+    def evaluator(self) -> Evaluator:
+        evaluator = self.workbench.evaluator if self.workbench is not None else self._evaluator
+        if evaluator is None:
+            raise StuiError("not connected to an image")
+        return evaluator
 
 
 Handler = Callable[[Context, str], None]
+
+
+# Completes the argument typed so far: answers whole replacement words.
+ArgumentCompleter = Callable[[Context | None, str], list[str]]
 
 
 @dataclass(frozen=True)
@@ -36,6 +68,9 @@ class MetaCommand:
     help: str
     handler: Handler
     aliases: tuple[str, ...] = ()
+    complete: ArgumentCompleter | None = None
+    # Rows (syntax, help) of subcommands, for `:help NAME`.
+    details: Callable[[], list[tuple[str, str]]] | None = None
 
 
 class Registry:
@@ -43,9 +78,17 @@ class Registry:
         self._by_name: dict[str, MetaCommand] = {}
         self._commands: list[MetaCommand] = []
 
-    def command(self, name: str, syntax: str = "", help: str = "", aliases: tuple[str, ...] = ()) -> Callable[[Handler], Handler]:
+    def command(
+        self,
+        name: str,
+        syntax: str = "",
+        help: str = "",
+        aliases: tuple[str, ...] = (),
+        complete: ArgumentCompleter | None = None,
+        details: Callable[[], list[tuple[str, str]]] | None = None,
+    ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
-            entry = MetaCommand(name, syntax, help, handler, aliases)
+            entry = MetaCommand(name, syntax, help, handler, aliases, complete, details)
             self._commands.append(entry)
             for key in (name, *aliases):
                 self._by_name[key] = entry
@@ -69,7 +112,12 @@ class Registry:
         if entry is None:
             context.renderer.problem(f"unknown meta-command :{name} (:help lists them)")
             return
-        entry.handler(context, argument.strip())
+        try:
+            entry.handler(context, argument.strip())
+        except ConnectionLost:
+            raise  # the caller decides what a lost image means
+        except StuiError as exc:
+            context.renderer.problem(str(exc))
 
 
 REGISTRY = Registry()
@@ -90,6 +138,8 @@ def _help(context: Context, argument: str) -> None:
         for e in entries
     ]
     context.renderer.table("meta-commands", ("command", "what it does"), rows)
+    if argument and entries[0].details is not None:
+        context.renderer.table(f":{entries[0].name}", ("command", "what it does"), entries[0].details())
     if not argument:
         context.renderer.info("Anything else is Smalltalk. Enter runs complete input; Ctrl-C interrupts; Ctrl-D quits.")
 
@@ -110,10 +160,40 @@ def _trace(context: Context, argument: str) -> None:
         context.renderer.trace(context.last_error)
 
 
-@command("vars", "", "list this workspace's variables")
+@command("vars", "", "list this workspace's variables, and how the session keeps each")
 def _vars(context: Context, argument: str) -> None:
-    rows = [(b.get("name", ""), b.get("class", ""), b.get("value", "")) for b in context.evaluator.bindings()]
-    context.renderer.table("workspace variables", ("name", "class", "value"), rows)
+    bindings = context.evaluator.bindings()
+    live = context.workbench.live if context.workbench is not None else None
+    if live is None:
+        rows = [(b.get("name", ""), b.get("class", ""), b.get("value", "")) for b in bindings]
+        context.renderer.table("workspace variables", ("name", "class", "value"), rows)
+        return
+    kept = live.session.variables
+    rows = []
+    for binding in bindings:
+        name = str(binding.get("name", ""))
+        rows.append((name, str(binding.get("class", "")), str(binding.get("value", "")), _kept_as(live, name)))
+    in_image = {row[0] for row in rows}
+    for variable in live.session.replay_order():
+        if variable.name not in in_image:
+            rows.append((variable.name, variable.value_class, variable.value, _kept_as(live, variable.name) + ", not in the image"))
+    rows.sort(key=lambda row: row[0])
+    context.renderer.table(f"workspace variables (session {live.name})", ("name", "class", "value", "saved as"), rows)
+    if any(name not in kept for name in in_image):
+        context.renderer.info("(variables marked 'not yet' are saved at the next save)")
+
+
+def _kept_as(live: LiveSession, name: str) -> str:
+    variable = live.session.variables.get(name)
+    if variable is None:
+        return "not yet"
+    if variable.is_secret:
+        return "secret, locked" if name in live.locked else "secret"
+    if variable.store is not None:
+        return "storeString"
+    if variable.source is not None:
+        return "source"
+    return "cannot be re-created"
 
 
 @command("inspect", "EXPR", "show an object's class and instance variables")
@@ -146,3 +226,7 @@ def _defects(context: Context, argument: str) -> None:
         for d in defects
     ]
     context.renderer.table("known defects of this image", ("defect", "state", "what goes wrong"), rows)
+
+
+# The session commands register themselves in the same table.
+from . import session_commands  # noqa: F401

@@ -1,20 +1,28 @@
 """The interactive REPL on prompt_toolkit.
 
 Enter submits once the input is complete (brackets, strings and comments
-closed) and otherwise opens a new line; Escape Enter always opens one. Tab
-completes class names, selectors and workspace variables from the image, and
-meta-commands. Ctrl-C while code runs interrupts it in the image; at the
-prompt it clears the line. Ctrl-D quits.
+closed) and otherwise opens a new line; Escape Enter always opens one (the
+`multiline` setting changes both). Tab completes class names, selectors and
+workspace variables from the image, meta-commands and their arguments.
+Ctrl-C while code runs interrupts it in the image; at the prompt it clears
+the line. Ctrl-D quits.
+
+The REPL drives a Workbench: the history Up arrow and Ctrl-R search is the
+session's, every evaluation reports what it assigned to the session, and
+settings changed with `:set` apply from the next prompt.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
-from prompt_toolkit import PromptSession
+from prompt_toolkit import PromptSession, prompt
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
-from prompt_toolkit.history import InMemoryHistory
+from prompt_toolkit.enums import DEFAULT_BUFFER, EditingMode
+from prompt_toolkit.filters import has_focus
+from prompt_toolkit.history import History, InMemoryHistory
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.lexers import PygmentsLexer
 from pygments.lexers.smalltalk import SmalltalkLexer
@@ -23,9 +31,11 @@ from . import __version__, meta, scanner
 from .connection import Connection
 from .errors import EXIT_OK, EXIT_UNREACHABLE, ConnectionLost
 from .evaluator import Evaluator
-from .launcher import RunningImage
+from .live_session import LiveSession
+from .preferences import Settings
 from .render import RichRenderer
 from .wire import EvalResult, RemoteError
+from .workbench import Workbench
 
 PROMPT = "st> "
 CONTINUATION = "... "
@@ -34,11 +44,15 @@ CONTINUATION = "... "
 class SmalltalkCompleter(Completer):
     """Asks the image; a slow or failing image just means no completions."""
 
-    def __init__(self, evaluator: Evaluator) -> None:
-        self.evaluator = evaluator
+    def __init__(self, context: meta.Context) -> None:
+        self.context = context
 
     def get_completions(self, document: Document, complete_event: CompleteEvent) -> Iterable[Completion]:
-        kind, prefix = scanner.completion_context(document.text_before_cursor)
+        before = document.text_before_cursor
+        if before.lstrip().startswith(":") and " " in before.lstrip():
+            yield from self._meta_argument(before.lstrip())
+            return
+        kind, prefix = scanner.completion_context(before)
         if kind == "meta":
             for name in meta.REGISTRY.names():
                 if name.startswith(prefix.removeprefix(":")):
@@ -47,67 +61,149 @@ class SmalltalkCompleter(Completer):
         if kind not in ("name", "selector") or (not prefix and not complete_event.completion_requested):
             return
         try:
-            candidates = self.evaluator.complete(prefix, kind)
+            candidates = self.context.evaluator.complete(prefix, kind)
         except (ConnectionLost, OSError):
             return
         for candidate in candidates:
             text = str(candidate.get("text", ""))
             yield Completion(text, start_position=-len(prefix), display_meta=str(candidate.get("type", "")))
 
+    def _meta_argument(self, line: str) -> Iterable[Completion]:
+        """`:session sw` -> switch, `:session switch wo` -> work: the command's own completer."""
+        name, _, typed = line.removeprefix(":").partition(" ")
+        entry = meta.REGISTRY.lookup(name)
+        if entry is None or entry.complete is None:
+            return
+        last_word = typed.rsplit(" ", 1)[-1]
+        for candidate in entry.complete(self.context, typed):
+            word = candidate.rsplit(" ", 1)[-1]
+            yield Completion(word, start_position=-len(last_word))
 
-def _key_bindings() -> KeyBindings:
+
+class SessionHistory(History):
+    """The live session's history as prompt_toolkit sees it: Up arrow and Ctrl-R.
+
+    Storing goes through the session, which leaves out `:secret` lines and
+    anything holding a secret's plaintext.
+    """
+
+    def __init__(self, live: LiveSession) -> None:
+        super().__init__()
+        self.live = live
+
+    def load_history_strings(self) -> Iterable[str]:
+        return reversed(self.live.session.history_inputs())
+
+    def store_string(self, string: str) -> None:
+        self.live.record_input(string)
+
+
+def _key_bindings(settings: Callable[[], Settings]) -> KeyBindings:
     bindings = KeyBindings()
+    # Only the input itself: in Ctrl-R search, Enter must end the search.
+    editing_input = has_focus(DEFAULT_BUFFER)
 
-    @bindings.add("enter")
+    @bindings.add("enter", filter=editing_input)
     def _enter(event: KeyPressEvent) -> None:
         buffer = event.current_buffer
         text = buffer.text
-        if text.lstrip().startswith(":") or scanner.is_complete(text):
+        mode = settings()["multiline"]
+        runs = mode == "off" or (mode == "auto" and scanner.is_complete(text))
+        if text.lstrip().startswith(":") or runs:
             buffer.validate_and_handle()
         else:
             buffer.insert_text("\n")
 
-    @bindings.add("escape", "enter")
+    @bindings.add("escape", "enter", filter=editing_input)
     def _newline(event: KeyPressEvent) -> None:
-        event.current_buffer.insert_text("\n")
+        if settings()["multiline"] == "on":
+            event.current_buffer.validate_and_handle()
+        else:
+            event.current_buffer.insert_text("\n")
 
     return bindings
 
 
 class Repl:
-    def __init__(self, connection: Connection, image: RunningImage | None = None) -> None:
-        self.connection = connection
-        self.image = image
-        self.evaluator = Evaluator(connection)
-        self.renderer = RichRenderer()
-        self.context = meta.Context(self.evaluator, self.renderer)
+    def __init__(self, workbench: Workbench, renderer: RichRenderer | None = None) -> None:
+        self.workbench = workbench
+        self.renderer = renderer or RichRenderer()
+        self.context = meta.Context(
+            None, self.renderer, workbench=workbench, ask_secret=self._ask_secret, confirm=self._confirm
+        )
         self.state = "connected"
-        self.session: PromptSession[str] = PromptSession(
-            history=InMemoryHistory(),
+        self._theme: tuple[str, Any] | None = None
+        self._history_of: LiveSession | None = None
+        self.session = self._prompt_session()
+
+    @property
+    def evaluator(self) -> Evaluator:
+        return self.context.evaluator
+
+    @property
+    def connection(self) -> Connection:
+        return self.evaluator.connection
+
+    def _prompt_session(self) -> PromptSession[str]:
+        """A prompt for the current session: its history is the session's."""
+        live = self.workbench.live
+        self._history_of = live
+        return PromptSession(
+            history=SessionHistory(live) if live is not None else InMemoryHistory(),
             lexer=PygmentsLexer(SmalltalkLexer),
-            completer=SmalltalkCompleter(self.evaluator),
+            completer=SmalltalkCompleter(self.context),
             complete_while_typing=False,
-            key_bindings=_key_bindings(),
+            key_bindings=_key_bindings(lambda: self.workbench.settings),
             multiline=True,
             prompt_continuation=lambda width, line_number, wrap_count: CONTINUATION.rjust(width),
             bottom_toolbar=self._toolbar,
             enable_history_search=True,
         )
 
+    def _apply_settings(self) -> None:
+        """Settings can change at any `:set`; the prompt reads them before each input."""
+        if self._history_of is not self.workbench.live:
+            self.session = self._prompt_session()
+        settings = self.workbench.settings
+        self.session.editing_mode = EditingMode.VI if settings["edit_mode"] == "vi" else EditingMode.EMACS
+        self.session.bottom_toolbar = self._toolbar if settings["toolbar"] else None
+        self.session.complete_while_typing = bool(settings["complete_while_typing"])
+        theme = settings["theme"]
+        if self._theme is None or self._theme[0] != theme:
+            from prompt_toolkit.styles.pygments import style_from_pygments_cls
+            from pygments.styles import get_style_by_name
+
+            self._theme = (theme, style_from_pygments_cls(get_style_by_name(theme)))
+        self.session.style = self._theme[1]
+
+    def _ask_secret(self, label: str) -> str:
+        return prompt(label, is_password=True)
+
+    def _confirm(self, question: str) -> bool:
+        try:
+            return prompt(question).strip().lower() in ("y", "yes")
+        except (EOFError, KeyboardInterrupt):
+            return False
+
     # -- presentation ---------------------------------------------------------------
 
     def _toolbar(self) -> str:
         info = self.connection.info
-        where = "embedded image" if self.image else self.connection.address
+        link = self.workbench.link
+        where = "embedded image" if link is not None and link.embedded else self.connection.address
         image = f"{info.version} ({where})" if info else where
-        workspace = f" · workspace {info.workspace}" if info else ""
-        return f" {image}{workspace} · {self.state} · :help · Ctrl-D quits "
+        live = self.workbench.live
+        session = f" · session {live.name}{'*' if live.dirty else ''}" if live else ""
+        return f" {image}{session} · {self.state} · :help · Ctrl-D quits "
 
     def _greet(self) -> None:
         info = self.connection.info
         image = f"{info.version}" if info else "an image"
-        where = "embedded" if self.image else self.connection.address
-        self.renderer.info(f"stui {__version__} on {image} ({where}). :help for help, Ctrl-D to quit.")
+        link = self.workbench.link
+        where = "embedded" if link is not None and link.embedded else self.connection.address
+        live = self.workbench.live
+        session = f", session {live.name}" if live else ""
+        self.renderer.info(f"stui {__version__} on {image} ({where}{session}). :help for help, Ctrl-D to quit.")
         if info and info.defects:
             open_defects = [d for d in info.defects if not d.get("workedAround")]
             text = f"this image has {len(info.defects)} known defects, {len(info.defects) - len(open_defects)} worked around"
@@ -148,13 +244,20 @@ class Repl:
                     return
                 continue
             result = self.evaluator.evaluate_unit(unit, on_interrupt=lambda: self.renderer.info("interrupting…"))
+            live = self.workbench.live
+            if live is not None and isinstance(result.extra.get("bindings"), list):
+                live.note_bindings(result.extra["bindings"], unit.code)
             self._show(unit, result, text)
             if not result.ok:
                 return
 
     def run(self) -> int:
         self._greet()
+        restored = self.workbench.last_restore
+        if restored is not None and restored.restored and not restored.failed:
+            self.renderer.info(restored.summary() or "")
         while not self.context.quit_requested:
+            self._apply_settings()
             try:
                 text = self.session.prompt(PROMPT)
             except KeyboardInterrupt:
@@ -168,6 +271,7 @@ class Repl:
                     meta.REGISTRY.run(self.context, text.strip())
                 else:
                     self.evaluate(text)
+                self.workbench.autosave()
             except ConnectionLost as exc:
                 self.state = "disconnected"
                 self.renderer.problem(f"stui: {exc}")

@@ -27,6 +27,8 @@ API
 ``assigned_names(code) -> tuple[str, ...]``
     The workspace variables a statement sequence assigns (lexical scoping of
     sequence temporaries, block arguments and block temporaries).
+``is_identifier(name) -> bool``
+    May ``name`` be a variable's name?
 ``completion_context(text_before_cursor) -> tuple[str, str]``
     REPL completer: ``(kind, prefix)``, kind being ``"selector"``,
     ``"name"``, ``"meta"`` or ``"none"``.
@@ -582,6 +584,14 @@ def assigned_names(code: str) -> tuple[str, ...]:
 # --- completion ------------------------------------------------------------
 
 _AFTER_OPERAND = frozenset(("ident", "close", "semicolon")) | _LITERALS
+
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def is_identifier(name: str) -> bool:
+    """Can `name` be a workspace variable?"""
+    return bool(_IDENTIFIER.fullmatch(name))
 
 
 def completion_context(text_before_cursor: str) -> tuple[str, str]:

@@ -9,11 +9,15 @@ the server skips the rest of the batch after the first error unless
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from . import meta, scanner
 from .errors import EXIT_OK, EXIT_SMALLTALK_ERROR
-from .evaluator import Evaluator, Outcome
+from .evaluator import Outcome
 from .render import JsonRenderer, PlainRenderer
+
+if TYPE_CHECKING:
+    from .workbench import Workbench
 
 
 def _groups(units: list[scanner.Unit]) -> Iterator[list[scanner.Unit]]:
@@ -42,20 +46,28 @@ def error_location(source: str, outcome: Outcome) -> str:
 
 def run(
     text: str,
-    evaluator: Evaluator,
+    workbench: Workbench,
     renderer: PlainRenderer,
     *,
     source: str,
     print_values: bool,
     keep_going: bool,
 ) -> int:
-    """Evaluate text; answer the exit status (0, or 1 after a Smalltalk error)."""
-    context = meta.Context(evaluator, renderer)
+    """Evaluate text; answer the exit status (0, or 1 after a Smalltalk error).
+
+    With a session, the variables the script assigned are recorded, each
+    with the statement that last assigned it, to be saved when it ends.
+    """
+    context = meta.Context(None, renderer, workbench=workbench)
     failed = False
+    assigned_by: dict[str, str] = {}
 
     def on_outcome(outcome: Outcome) -> bool:
         nonlocal failed
         result = outcome.result
+        if result.ok:
+            for name in outcome.unit.names if outcome.unit.kind == "statement" else ():
+                assigned_by[name] = outcome.unit.code
         if isinstance(renderer, JsonRenderer):
             renderer.record(outcome.unit.line, outcome.unit.code, result)
         else:
@@ -78,8 +90,14 @@ def run(
             if context.quit_requested:
                 break
             continue
-        evaluator.run_units(group, on_outcome, print_values=print_values, keep_going=keep_going)
+        context.evaluator.run_units(group, on_outcome, print_values=print_values, keep_going=keep_going)
         if failed and not keep_going:
             break
     renderer.flush()
+    live = workbench.live
+    if live is not None and assigned_by:
+        for description in context.evaluator.bindings():
+            name = str(description.get("name", ""))
+            if name in assigned_by:
+                live.note_bindings([description], assigned_by[name])
     return EXIT_SMALLTALK_ERROR if failed else EXIT_OK

@@ -1,7 +1,7 @@
 """Fixtures: real gst images and real stui processes.
 
-Every test runs with STUI_HOME pointing into a temporary directory, so no
-test reads or writes the user's files. The cache (provisioned gst and the
+Every test runs with STUI_HOME pointing into a temporary directory of its
+own, so no test reads or writes the user's files or another test's sessions. The cache (provisioned gst and the
 built server image) is shared with the user's own cache, so a machine that ran
 `stui setup` does not download gst again for the tests.
 """
@@ -30,10 +30,20 @@ def stui_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return home
 
 
+@pytest.fixture
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This test's own STUI_HOME: sessions and keys start empty; the cache is shared."""
+    root = tmp_path_factory.mktemp("home")
+    (root / "cache").symlink_to(_REAL_CACHE)
+    return root
+
+
 @pytest.fixture(autouse=True)
-def _isolated_home(stui_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("STUI_HOME", str(stui_home))
-    monkeypatch.delenv("STUI_TOKEN", raising=False)
+def _isolated_home(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _REAL_CACHE.mkdir(parents=True, exist_ok=True)
+    monkeypatch.setenv("STUI_HOME", str(home))
+    for variable in ("STUI_TOKEN", "STUI_PASSPHRASE", "STUI_NEW_PASSPHRASE"):
+        monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("NO_COLOR", "1")
 
 

@@ -66,7 +66,7 @@ def submit(child: pexpect.spawn, line: str) -> None:
 def test_greeting_names_the_image_and_its_defects(server_image):
     child = spawn_stui()
     screen = Screen(child)
-    screen.expect(r"stui \S+ on GNU Smalltalk (version )?3\.2\.5 \(embedded\)")
+    screen.expect(r"stui \S+ on GNU Smalltalk (version )?3\.2\.5 \(embedded, session default\)")
     screen.expect("warning: this image has")
     screen.expect_exact(PROMPT)
     child.sendcontrol("d")

@@ -1,0 +1,307 @@
+"""The session in use: it watches evaluations, keeps secrets, restores and saves.
+
+This is where the session model meets the image. After each evaluation the
+server describes the variables the code assigned; they are recorded with a
+way to re-create them (their storeString, else the statement's source).
+Restoring replays them into a fresh image, secrets first and then in the
+order they were assigned, so what a variable was built from exists by then.
+
+Secrets: a secret's plaintext lives only in this process's memory (and in
+the image). On disk it is sealed by the vault. Everything stui records or
+shows passes `mask`, which replaces any secret's plaintext, so a value
+derived from a secret (`'Bearer ', token`) cannot leak into the history,
+the file or the terminal either.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from . import scanner
+from .errors import StuiError
+from .evaluator import Evaluator
+from .preferences import Settings
+from .session_model import ImageSeen, MergeNote, RecentConnection, Session, Variable
+from .session_store import SessionFile, now
+from .wire import RemoteError, ServerInfo
+
+MASK = "********"
+
+
+@dataclass
+class RestoreReport:
+    restored: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (name, why)
+
+    def summary(self) -> str | None:
+        """One line for the person, or None when there is nothing to say."""
+        if not self.restored and not self.failed:
+            return None
+        total = len(self.restored) + len(self.failed)
+        if not self.failed:
+            return f"restored {total} variable{'s' if total != 1 else ''}"
+        reasons = "; ".join(f"{name}: {why}" for name, why in self.failed[:5])
+        more = f"; and {len(self.failed) - 5} more" if len(self.failed) > 5 else ""
+        return f"restored {len(self.restored)} of {total} variables; could not restore {reasons}{more}"
+
+
+def secret_field(name: str) -> str:
+    return f"variables.{name}.secret"
+
+
+TOKEN_FIELD = "connection.token"
+
+
+class Masker:
+    """Replaces secret plaintexts in any text stui shows or keeps."""
+
+    def __init__(self) -> None:
+        self._plaintexts: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
+
+    def add(self, plaintext: str) -> None:
+        if plaintext and plaintext not in self._plaintexts:
+            self._plaintexts.add(plaintext)
+            self._compile()
+
+    def discard(self, plaintext: str) -> None:
+        if plaintext in self._plaintexts:
+            self._plaintexts.discard(plaintext)
+            self._compile()
+
+    def _compile(self) -> None:
+        ordered = sorted(self._plaintexts, key=len, reverse=True)
+        self._pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
+
+    def __call__(self, text: str) -> str:
+        if self._pattern is None or not text:
+            return text
+        return self._pattern.sub(MASK, text)
+
+    def reveals(self, text: str | None) -> bool:
+        return bool(text and self._pattern is not None and self._pattern.search(text))
+
+
+class LiveSession:
+    def __init__(
+        self,
+        file: SessionFile,
+        session: Session,
+        settings: Settings,
+        vault_factory: Callable[[], Any],
+        *,
+        record_history: bool = True,
+    ) -> None:
+        self.file = file
+        self.session = session
+        self.settings = settings
+        self._vault_factory = vault_factory
+        self._vault: Any = None
+        self.record_history = record_history
+        self.masker = Masker()
+        self.plaintexts: dict[str, str] = {}  # secret name -> plaintext, memory only
+        self.locked: dict[str, str] = {}  # secret name -> why it cannot be opened
+        self.last_save = time.monotonic()
+        self.dirty = False
+
+    @property
+    def name(self) -> str:
+        return self.session.name
+
+    @property
+    def vault(self) -> Any:
+        if self._vault is None:
+            self._vault = self._vault_factory()
+        return self._vault
+
+    # -- secrets --------------------------------------------------------------------
+
+    def unlock(self) -> list[str]:
+        """Open every sealed secret that can be; answer one note per locked one."""
+        notes = []
+        for variable in self.session.secrets():
+            if variable.name in self.plaintexts:
+                continue
+            try:
+                plaintext = self.vault.decrypt(variable.sealed, session=self.name, field=secret_field(variable.name))
+            except StuiError as exc:
+                self.locked[variable.name] = str(exc)
+                notes.append(f"secret {variable.name} is locked: {exc}")
+                continue
+            self.plaintexts[variable.name] = plaintext
+            self.masker.add(plaintext)
+            self.locked.pop(variable.name, None)
+        return notes
+
+    def set_secret(self, evaluator: Evaluator, name: str, plaintext: str) -> None:
+        if not scanner.is_identifier(name):
+            raise StuiError(f"{name!r} is not a variable name")
+        sealed = self.vault.encrypt(plaintext, session=self.name, field=secret_field(name))
+        self._bind_secret(evaluator, name, plaintext)
+        old = self.plaintexts.get(name)
+        if old is not None and old != plaintext and old not in (p for n, p in self.plaintexts.items() if n != name):
+            self.masker.discard(old)
+        self.plaintexts[name] = plaintext
+        self.locked.pop(name, None)
+        self.masker.add(plaintext)
+        self.session.record_variable(name, now(), value_class="String", value=MASK, sealed=sealed)
+        self.dirty = True
+
+    @staticmethod
+    def _bind_secret(evaluator: Evaluator, name: str, plaintext: str) -> None:
+        reply = evaluator.connection.request({"op": "bindings", "action": "secret", "name": name, "value": plaintext})
+        if not reply.get("ok"):
+            raise StuiError(f"the image refused the secret {name}: {RemoteError.from_wire(reply.get('error')).one_line()}")
+
+    def seal_token(self, token: str) -> str:
+        return self.vault.encrypt(token, session=self.name, field=TOKEN_FIELD)
+
+    def open_token(self) -> str | None:
+        sealed = self.session.connection.token
+        if sealed is None:
+            return None
+        return self.vault.decrypt(sealed, session=self.name, field=TOKEN_FIELD)
+
+    # -- history --------------------------------------------------------------------
+
+    def record_input(self, text: str) -> None:
+        """Keep an input in the history, unless it would keep a secret."""
+        if not self.record_history:
+            return
+        stripped = text.strip()
+        if stripped.startswith(":secret") or self.masker.reveals(text):
+            return
+        if self.session.add_history(text, now(), self.settings["history_limit"]):
+            self.dirty = True
+
+    # -- variables ------------------------------------------------------------------
+
+    def note_bindings(self, descriptions: Iterable[dict[str, Any]], source: str | None) -> None:
+        """Record what an evaluation assigned, as the server described it."""
+        for description in descriptions:
+            name = str(description.get("name", ""))
+            if not name:
+                continue
+            known = self.session.variables.get(name)
+            if description.get("secret") and known is not None and known.is_secret:
+                continue  # the same secret, still held: its sealed value stands
+            if known is not None and known.is_secret:
+                self._forget_plaintext(name)
+            store = description.get("store")
+            if not isinstance(store, str) or self.masker.reveals(store):
+                store = None
+            kept_source = None if self.masker.reveals(source) else source
+            self.session.record_variable(
+                name, now(),
+                value_class=str(description.get("class", "")),
+                value=self.masker(str(description.get("value", ""))),
+                store=store,
+                source=kept_source,
+            )
+            self.dirty = True
+
+    def refresh(self, evaluator: Evaluator) -> None:
+        """Catch changes made without assignment (`coll add: 3`) before saving."""
+        for description in evaluator.bindings():
+            name = str(description.get("name", ""))
+            known = self.session.variables.get(name)
+            if known is None:
+                if not description.get("secret"):
+                    self.note_bindings([description], None)
+                continue
+            if known.is_secret or description.get("secret"):
+                continue
+            store = description.get("store")
+            if isinstance(store, str) and store != known.store and not self.masker.reveals(store):
+                self.session.variables[name] = _updated(known, store, self.masker(str(description.get("value", ""))))
+                self.dirty = True
+
+    def unset(self, evaluator: Evaluator, name: str) -> bool:
+        reply = evaluator.connection.request({"op": "bindings", "action": "remove", "names": [name]})
+        in_image = bool(reply.get("ok")) and name in (reply.get("removed") or ())
+        in_file = self.session.forget_variable(name)
+        self._forget_plaintext(name)
+        self.locked.pop(name, None)
+        self.dirty = self.dirty or in_file
+        return in_image or in_file
+
+    def _forget_plaintext(self, name: str) -> None:
+        plaintext = self.plaintexts.pop(name, None)
+        if plaintext is not None and plaintext not in self.plaintexts.values():
+            self.masker.discard(plaintext)
+
+    def restore(self, evaluator: Evaluator, variables: list[Variable] | None = None) -> RestoreReport:
+        """Re-create variables in the image: secrets, then the rest in assignment order."""
+        report = RestoreReport()
+        chosen = self.session.replay_order() if variables is None else variables
+        for variable in (v for v in chosen if v.is_secret):
+            plaintext = self.plaintexts.get(variable.name)
+            if plaintext is None:
+                report.failed.append((variable.name, "locked secret (" + self.locked.get(variable.name, "no key") + ")"))
+                continue
+            try:
+                self._bind_secret(evaluator, variable.name, plaintext)
+            except StuiError as exc:
+                report.failed.append((variable.name, str(exc)))
+            else:
+                report.restored.append(variable.name)
+        units: list[dict[str, Any]] = []
+        names: list[str] = []
+        for variable in (v for v in chosen if not v.is_secret):
+            if variable.store is not None:
+                units.append({"code": f"{variable.name} := {variable.store}", "declare": [variable.name]})
+            elif variable.source is not None:
+                declared = sorted(set(scanner.assigned_names(variable.source)) | {variable.name})
+                units.append({"code": variable.source, "declare": declared})
+            else:
+                report.failed.append((variable.name, "nothing to re-create it from"))
+                continue
+            names.append(variable.name)
+        if units:
+            reply = evaluator.connection.request({"op": "script", "units": units, "print": False, "keepGoing": True})
+            results = reply.get("results", []) if reply.get("ok") else []
+            for index, name in enumerate(names):
+                result = results[index] if index < len(results) else reply
+                if result.get("ok"):
+                    report.restored.append(name)
+                else:
+                    error = RemoteError.from_wire(result.get("error"))
+                    report.failed.append((name, self.masker(error.one_line(with_location=False))))
+        return report
+
+    # -- the image ------------------------------------------------------------------
+
+    def note_image(self, info: ServerInfo | None, address: str | None) -> None:
+        if info is None:
+            return
+        self.session.image = ImageSeen(info.dialect, info.version, info.image_id)
+        if address is not None:
+            recent = [r for r in self.session.recent if r.address != address]
+            self.session.recent = [RecentConnection(address, info.dialect, info.version, now()), *recent][:10]
+        self.dirty = True
+
+    # -- saving ---------------------------------------------------------------------
+
+    def save(self, evaluator: Evaluator | None = None) -> list[MergeNote]:
+        if evaluator is not None:
+            try:
+                self.refresh(evaluator)
+            except (StuiError, OSError):
+                pass  # an unreachable image must not stop the file being saved
+        merged, notes = self.file.save(self.session, history_limit=self.settings["history_limit"])
+        self.session = merged
+        self.last_save = time.monotonic()
+        self.dirty = False
+        return notes
+
+    def autosave_due(self) -> bool:
+        interval = self.settings["autosave"]
+        return bool(interval) and time.monotonic() - self.last_save >= interval
+
+
+def _updated(variable: Variable, store: str, value: str) -> Variable:
+    return replace(variable, store=store, value=value, source=None, changed=now())

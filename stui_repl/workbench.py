@@ -1,0 +1,302 @@
+"""One stui's running state: the live session, the image it is attached to,
+and the evaluator between them; opening, switching, reconnecting, closing.
+
+The REPL and scripted mode both drive a Workbench, and meta-commands reach
+it through their context, so `:session switch` works the same everywhere.
+Without a session (a plain pipe or -c) it is just a link to an image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .errors import StuiError, UsageError
+from .evaluator import Evaluator
+from .image_link import ImageLink
+from .live_session import LiveSession, RestoreReport
+from .preferences import Settings, validated
+from .session_model import ConnectionSpec
+from .session_store import SessionFile, SessionStore, now
+
+Notify = Callable[[str], None]
+
+
+class Workbench:
+    def __init__(
+        self,
+        *,
+        store: SessionStore | None = None,
+        config: dict[str, Any] | None = None,
+        flags: dict[str, Any] | None = None,
+        vault_factory: Callable[[], Any] | None = None,
+        record_history: bool = True,
+        progress: Notify | None = None,
+        notify: Notify | None = None,
+    ) -> None:
+        self.store = store or SessionStore()
+        self.config = dict(config or {})
+        self.flags = dict(flags or {})
+        self._vault_factory = vault_factory or _default_vault
+        self.record_history = record_history
+        self.progress = progress
+        self.notify = notify or (lambda text: None)
+        self.live: LiveSession | None = None
+        self.link: ImageLink | None = None
+        self.evaluator: Evaluator | None = None
+        self.settings = Settings(self.config, {}, self.flags)
+        self._vault: Any = None
+        self._token: str | None = None  # for reconnecting to the same address
+        self.last_restore: RestoreReport | None = None
+
+    # -- sessions -------------------------------------------------------------------
+
+    def vault(self) -> Any:
+        if self._vault is None:
+            self._vault = self._vault_factory()
+        return self._vault
+
+    def load_session(self, name: str) -> LiveSession:
+        """Read a session (never failing on a damaged file) and open its secrets."""
+        file = SessionFile(self.store, name)
+        loaded = file.load()
+        for note in loaded.notes:
+            self.notify(note)
+        preferences, problems = validated(loaded.session.preferences, where=f"session {name}, [preferences]")
+        for problem in problems:
+            self.notify(problem)
+        settings = Settings(self.config, preferences, self.flags)
+        live = LiveSession(file, loaded.session, settings, self.vault, record_history=self.record_history)
+        for note in live.unlock():
+            self.notify(note)
+        return live
+
+    def use_session(self, live: LiveSession | None) -> None:
+        self.live = live
+        self.settings = live.settings if live else Settings(self.config, {}, self.flags)
+
+    # -- the image ------------------------------------------------------------------
+
+    def attach(
+        self,
+        *,
+        address: str | None = None,
+        token: str | None = None,
+        embedded: bool = False,
+        default_token: str | None = None,
+    ) -> RestoreReport | None:
+        """Open the image for the current session and restore its workspace.
+
+        `address`/`token` come from the command line and rebind the session
+        (the token is kept sealed); `embedded` rebinds it to an embedded
+        image. Without them the session's own connection is used. A server
+        on this machine started by `stui serve` supplies `default_token`.
+        """
+        live = self.live
+        if live is not None and embedded:
+            live.session.connection = ConnectionSpec()
+            live.dirty = True
+        elif live is not None and address is not None:
+            remembered = live.session.connection
+            if token:
+                live.session.connection = ConnectionSpec(address, live.seal_token(token))
+                live.dirty = True
+            elif remembered.address == address and remembered.token:
+                token = self._session_token(live)
+            elif remembered.address != address:
+                live.session.connection = ConnectionSpec(address, None)
+                live.dirty = True
+        elif live is not None and not embedded and not live.session.connection.embedded:
+            address = live.session.connection.address
+            token = self._session_token(live) if live.session.connection.token else None
+        token = token or (default_token if address is not None else None)
+        link = ImageLink.open(address, token, progress=self.progress)
+        self._token = token
+        self._adopt(link)
+        if live is None:
+            return None
+        live.note_image(link.connection.info, None if link.embedded else link.connection.address)
+        return self.restore()
+
+    def _session_token(self, live: LiveSession) -> str | None:
+        try:
+            return live.open_token()
+        except StuiError as exc:
+            raise UsageError(f"the token of session {live.name} is locked: {exc}") from None
+
+    def _adopt(self, link: ImageLink) -> None:
+        if self.link is not None:
+            self.link.close()
+        self.link = link
+        live = self.live
+        self.evaluator = Evaluator(
+            link.connection, scrub=live.masker if live else None, describe=live is not None
+        )
+
+    def restore(self, variables: list | None = None) -> RestoreReport | None:
+        if self.live is None or self.evaluator is None:
+            return None
+        report = self.live.restore(self.evaluator, variables)
+        self.last_restore = report
+        if report.failed:
+            self.notify(report.summary() or "")
+        return report
+
+    def reconnect(self) -> RestoreReport | None:
+        """Drop the connection and open it again; a new image gets the workspace back."""
+        if self.link is None:
+            raise StuiError("not connected")
+        self.save()  # what the workspace holds now is what a new image gets back
+        address = None if self.link.embedded else self.link.connection.address
+        self.link.close()
+        self.link = None
+        link = ImageLink.open(address, self._token, progress=self.progress)
+        self._adopt(link)
+        if self.live is None:
+            return None
+        self.live.note_image(link.connection.info, address)
+        return self.restore()
+
+    # -- saving and switching --------------------------------------------------------
+
+    def save(self, *, refresh: bool = True) -> None:
+        if self.live is None:
+            return
+        notes = self.live.save(self.evaluator if refresh else None)
+        for note in notes:
+            self.notify(note.text)
+
+    def autosave(self) -> None:
+        if self.live is not None and self.live.dirty and self.live.autosave_due():
+            self.save()
+
+    def switch(self, name: str, *, create: bool = False) -> RestoreReport | None:
+        """Save this session, then load NAME with its own image and workspace."""
+        if self.live is not None and name == self.live.name:
+            raise UsageError(f"already in session {name}")
+        exists = self.store.exists(name)
+        if create and exists:
+            raise UsageError(f"a session named {name} already exists (:session switch {name} opens it)")
+        if not create and not exists:
+            raise UsageError(f"no session named {name} (:session new {name} creates one)")
+        incoming = self.load_session(name)
+        previous = self.live
+        if create and previous is not None and not previous.session.connection.embedded:
+            # A new session starts on the same image as the one it was made from.
+            spec = previous.session.connection
+            token = previous.open_token() if spec.token else None
+            incoming.session.connection = ConnectionSpec(spec.address, incoming.seal_token(token) if token else None)
+        self.save()
+        old_link = self.link
+        self.link = None
+        self.use_session(incoming)
+        try:
+            report = self.attach()
+        except BaseException:
+            # Could not reach the new session's image: go back to where we were.
+            self.use_session(previous)
+            self.link = old_link
+            raise
+        if old_link is not None:
+            old_link.close()
+        if create:
+            self.save(refresh=False)
+        return report
+
+    def copy_to(self, name: str) -> None:
+        """`:session save NAME`: the current state under another name (secrets re-sealed for it)."""
+        live = self._require_live()
+        if self.store.exists(name):
+            raise UsageError(f"a session named {name} already exists")
+        self.save()
+        copy = live.session.copy()
+        copy.name = name
+        copy.created = copy.updated = now()
+        skipped = self._reseal(copy, live, name)
+        file = SessionFile(self.store, name)
+        file.save(copy, history_limit=self.settings["history_limit"])
+        if skipped:
+            self.notify(f"not copied (locked): {', '.join(skipped)}")
+
+    def _reseal(self, copy: Any, live: LiveSession, name: str) -> list[str]:
+        """Seal secrets again for another session name (the name is part of what is authenticated)."""
+        from dataclasses import replace
+
+        from .live_session import TOKEN_FIELD, secret_field
+
+        skipped = []
+        for variable in list(copy.variables.values()):
+            if not variable.is_secret:
+                continue
+            plaintext = live.plaintexts.get(variable.name)
+            if plaintext is None:
+                skipped.append(variable.name)
+                del copy.variables[variable.name]
+                continue
+            sealed = self.vault().encrypt(plaintext, session=name, field=secret_field(variable.name))
+            copy.variables[variable.name] = replace(variable, sealed=sealed)
+        if copy.connection.token is not None:
+            try:
+                token = live.open_token()
+            except StuiError:
+                skipped.append("the connection token")
+                copy.connection = ConnectionSpec(copy.connection.address, None)
+            else:
+                sealed = self.vault().encrypt(token or "", session=name, field=TOKEN_FIELD)
+                copy.connection = ConnectionSpec(copy.connection.address, sealed)
+        return skipped
+
+    def rename(self, old: str, new: str) -> None:
+        """Rename a session's file; secrets are sealed again under the new name."""
+        if self.store.exists(new):
+            raise UsageError(f"a session named {new} already exists")
+        if not self.store.exists(old) and (self.live is None or self.live.name != old):
+            raise UsageError(f"no session named {old}")
+        current = self.live is not None and self.live.name == old
+        live = self.live if current else self.load_session(old)
+        assert live is not None
+        if live.locked:
+            raise UsageError(f"cannot rename {old}: its secrets {', '.join(sorted(live.locked))} are locked, and renaming re-seals them")
+        if current:
+            self.save()
+        copy = live.session.copy()
+        copy.name = new
+        self._reseal(copy, live, new)
+        file = SessionFile(self.store, new)
+        file.save(copy, history_limit=live.settings["history_limit"])
+        self.store.delete(old)
+        if current:
+            renamed = self.load_session(new)
+            self.use_session(renamed)
+            if self.link is not None:
+                self._adopt_session_only()
+
+    def _adopt_session_only(self) -> None:
+        """The link stays; the evaluator now reports to the renamed session."""
+        assert self.link is not None
+        live = self.live
+        self.evaluator = Evaluator(self.link.connection, scrub=live.masker if live else None, describe=live is not None)
+
+    def _require_live(self) -> LiveSession:
+        if self.live is None:
+            raise UsageError("no session in use (start stui with --session NAME)")
+        return self.live
+
+    def close(self) -> None:
+        """Save and let go of the image (stopping it when it is ours)."""
+        try:
+            if self.live is not None:
+                try:
+                    self.save()
+                except StuiError as exc:
+                    self.notify(f"could not save session {self.live.name}: {exc}")
+        finally:
+            if self.link is not None:
+                self.link.close()
+                self.link = None
+
+
+def _default_vault() -> Any:
+    from .vault import open_vault
+
+    return open_vault()
