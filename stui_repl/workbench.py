@@ -9,15 +9,16 @@ Without a session (a plain pipe or -c) it is just a link to an image.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import StuiError, UsageError
 from .evaluator import Evaluator
 from .image_link import ImageLink
-from .live_session import LiveSession, RestoreReport
 from .preferences import Settings, validated
-from .session_model import ConnectionSpec
-from .session_store import SessionFile, SessionStore, now
+
+if TYPE_CHECKING:  # imported when a session is used: scripts without one start faster
+    from .live_session import LiveSession, RestoreReport
+    from .session_store import SessionStore
 
 Notify = Callable[[str], None]
 
@@ -34,7 +35,7 @@ class Workbench:
         progress: Notify | None = None,
         notify: Notify | None = None,
     ) -> None:
-        self.store = store or SessionStore()
+        self._store = store
         self.config = dict(config or {})
         self.flags = dict(flags or {})
         self._vault_factory = vault_factory or _default_vault
@@ -51,6 +52,14 @@ class Workbench:
 
     # -- sessions -------------------------------------------------------------------
 
+    @property
+    def store(self) -> SessionStore:
+        if self._store is None:
+            from .session_store import SessionStore
+
+            self._store = SessionStore()
+        return self._store
+
     def vault(self) -> Any:
         if self._vault is None:
             self._vault = self._vault_factory()
@@ -58,6 +67,9 @@ class Workbench:
 
     def load_session(self, name: str) -> LiveSession:
         """Read a session (never failing on a damaged file) and open its secrets."""
+        from .live_session import LiveSession
+        from .session_store import SessionFile
+
         file = SessionFile(self.store, name)
         loaded = file.load()
         for note in loaded.notes:
@@ -92,6 +104,8 @@ class Workbench:
         image. Without them the session's own connection is used. A server
         on this machine started by `stui serve` supplies `default_token`.
         """
+        from .session_model import ConnectionSpec
+
         live = self.live
         if live is not None and embedded:
             live.session.connection = ConnectionSpec()
@@ -181,6 +195,8 @@ class Workbench:
             raise UsageError(f"no session named {name} (:session new {name} creates one)")
         incoming = self.load_session(name)
         previous = self.live
+        from .session_model import ConnectionSpec
+
         if create and previous is not None and not previous.session.connection.embedded:
             # A new session starts on the same image as the one it was made from.
             spec = previous.session.connection
@@ -205,6 +221,8 @@ class Workbench:
 
     def copy_to(self, name: str) -> None:
         """`:session save NAME`: the current state under another name (secrets re-sealed for it)."""
+        from .session_store import SessionFile, now
+
         live = self._require_live()
         if self.store.exists(name):
             raise UsageError(f"a session named {name} already exists")
@@ -223,6 +241,7 @@ class Workbench:
         from dataclasses import replace
 
         from .live_session import TOKEN_FIELD, secret_field
+        from .session_model import ConnectionSpec
 
         skipped = []
         for variable in list(copy.variables.values()):
@@ -248,6 +267,8 @@ class Workbench:
 
     def rename(self, old: str, new: str) -> None:
         """Rename a session's file; secrets are sealed again under the new name."""
+        from .session_store import SessionFile
+
         if self.store.exists(new):
             raise UsageError(f"a session named {new} already exists")
         if not self.store.exists(old) and (self.live is None or self.live.name != old):
