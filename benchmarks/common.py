@@ -33,6 +33,23 @@ if str(REPO) not in sys.path:
 # -- the environment child processes run in ------------------------------------
 
 _PYC_DIR: str | None = None
+_HOME: str | None = None
+
+
+def bench_home() -> str:
+    """A STUI_HOME for the run: sessions and keys start empty, the cache is the real one.
+
+    Interactive stui saves a session when it quits; the benchmarks must not
+    write into the person's own sessions.
+    """
+    global _HOME
+    if _HOME is None:
+        from stui_repl import paths
+
+        _HOME = tempfile.mkdtemp(prefix="stui-bench-home-")
+        Path(_HOME, "cache").symlink_to(paths.cache_dir())
+        atexit.register(cleanup)
+    return _HOME
 
 
 def child_env(*, bytecode_cache: bool = True, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -45,6 +62,7 @@ def child_env(*, bytecode_cache: bool = True, extra: dict[str, str] | None = Non
     """
     global _PYC_DIR
     env = dict(os.environ)
+    env["STUI_HOME"] = bench_home()
     env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     if bytecode_cache:
         if _PYC_DIR is None:
@@ -58,10 +76,13 @@ def child_env(*, bytecode_cache: bool = True, extra: dict[str, str] | None = Non
 
 
 def cleanup() -> None:
-    global _PYC_DIR
+    global _PYC_DIR, _HOME
     if _PYC_DIR:
         shutil.rmtree(_PYC_DIR, ignore_errors=True)
         _PYC_DIR = None
+    if _HOME:
+        shutil.rmtree(_HOME, ignore_errors=True)
+        _HOME = None
 
 
 def stui_argv(*args: str) -> list[str]:
@@ -300,11 +321,12 @@ def ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}x"
 
 
-def target_note(value: float, target: float) -> str:
+def target_note(value: float, target: float, *, unit: str = "seconds") -> str:
     if math.isnan(value):
         return ""
     verdict = "meets" if value <= target else "misses"
-    return f"target {fmt(target)}: {verdict} ({value / target:.1f}x target)"
+    shown = fmt(target) if unit == "seconds" else f"{target / 2**20:.0f} MiB"
+    return f"target {shown}: {verdict} ({value / target:.1f}x target)"
 
 
 def heading(title: str) -> None:
