@@ -261,17 +261,40 @@ class LiveSession:
                 report.failed.append((variable.name, "nothing to re-create it from"))
                 continue
             names.append(variable.name)
-        if units:
-            reply = evaluator.connection.request({"op": "script", "units": units, "print": False, "keepGoing": True})
-            results = reply.get("results", []) if reply.get("ok") else []
-            for index, name in enumerate(names):
-                result = results[index] if index < len(results) else reply
-                if result.get("ok"):
-                    report.restored.append(name)
-                else:
-                    error = RemoteError.from_wire(result.get("error"))
-                    report.failed.append((name, self.masker(error.one_line(with_location=False))))
+        self._replay(evaluator, list(zip(names, units, strict=True)), report)
         return report
+
+    def _replay(self, evaluator: Evaluator, pending: list[tuple[str, dict[str, Any]]], report: RestoreReport) -> None:
+        """Run the re-creating statements, stopping at a failure and going on after it.
+
+        Without keepGoing the server compiles a run of statements as one, so
+        200 variables cost one compile rather than 200; a failure is rare, and
+        only what follows it is sent again.
+        """
+        while pending:
+            # Each statement on a line of its own: the server tells which one of
+            # a run compiled as one failed by the line the failure is on.
+            units = [{**unit, "line": line} for line, (_, unit) in enumerate(pending, 1)]
+            reply = evaluator.connection.request({"op": "script", "units": units, "print": False})
+            if not reply.get("ok"):
+                why = self.masker(RemoteError.from_wire(reply.get("error")).one_line(with_location=False))
+                report.failed.extend((name, why) for name, _ in pending)
+                return
+            done = 0
+            for result in reply.get("results", []):
+                covered = max(1, int(result.get("statements", 1)))
+                if result.get("ok"):
+                    report.restored.extend(name for name, _ in pending[done: done + covered])
+                    done += covered
+                    continue
+                error = RemoteError.from_wire(result.get("error"))
+                report.failed.append((pending[done][0], self.masker(error.one_line(with_location=False))))
+                done += 1
+                break
+            if done == 0:  # nothing answered: do not loop for ever
+                report.failed.extend((name, "the image did not answer") for name, _ in pending)
+                return
+            pending = pending[done:]
 
     # -- the image ------------------------------------------------------------------
 

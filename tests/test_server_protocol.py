@@ -491,3 +491,13 @@ def test_an_evaluation_queued_behind_an_interrupted_one_runs(client):
     assert replies[1]["error"]["kind"] == "interrupted"
     queued = replies.get(2) or client.receive()
     assert queued["id"] == 2 and queued["value"] == "7"
+
+
+def test_statements_sharing_a_line_are_not_merged_so_a_failure_names_its_own(client):
+    # The server finds the failing statement of a merged run by its line;
+    # units given without lines must still be told apart.
+    units = [{"code": "a := 1", "declare": ["a"]}, {"code": "b := 1/0", "declare": ["b"]}, {"code": "c := 3", "declare": ["c"]}]
+    reply = client.request({"id": 1, "op": "script", "units": units, "print": False})
+    results = reply["results"]
+    assert [r["ok"] for r in results] == [True, False]
+    assert results[0].get("statements", 1) == 1 and results[1]["error"]["class"] == "ZeroDivide"
