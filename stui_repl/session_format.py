@@ -24,6 +24,7 @@ import re
 import tomllib
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time
+from itertools import chain, repeat
 from typing import Any
 
 from .session_model import ConnectionSpec, ImageSeen, RecentConnection, Session, Variable, timestamp
@@ -366,7 +367,10 @@ def escape_history_input(text: str) -> str:
     return text
 
 
-_SEPARATOR = "\uffff"  # a noncharacter: no history entry holds it in practice
+# Joins the inputs for one pass of escaping. A C1 control nobody types, and in
+# Latin-1, so an ASCII history stays a one-byte-per-character string (scans
+# of a wider string are slower); an input holding it is escaped on its own.
+_SEPARATOR = "\x9e"
 
 
 def render_history(history: list[tuple[str, str]], comments: tuple[str, str] = ("", "")) -> str:
@@ -378,7 +382,8 @@ def render_history(history: list[tuple[str, str]], comments: tuple[str, str] = (
         escaped = [escape_history_input(text) for text in texts]
     else:
         escaped = escape_history_input(joined).split(_SEPARATOR) if texts else []
-    body = "".join(f"{when} {line}\n" for (when, _), line in zip(history, escaped, strict=True))
+    whens = [when for when, _ in history]
+    body = "".join(chain.from_iterable(zip(whens, repeat(" "), escaped, repeat("\n"), strict=False)))
     before, after = comments
     return HISTORY_HEADER + before + "entries = '''\n" + body + "'''\n" + after
 
@@ -409,7 +414,10 @@ def split_head(text: str) -> tuple[str, str] | None:
     if match is None:
         return None
     tail = text[match.start():]
-    if re.search(r"^\s*\[", tail[match.end() - match.start():], re.MULTILINE):
+    opening = tail.find("'''")
+    closing = tail.find("'''", opening + 3) if opening >= 0 else -1
+    after_entries = tail[closing + 3:] if closing >= 0 else tail[match.end() - match.start():]
+    if re.search(r"^\s*\[", after_entries, re.MULTILINE):
         return None  # a table after [history]: no simple split
     return text[: match.start()], tail
 

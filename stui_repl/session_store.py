@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import hashlib
 import os
 import time
 from collections.abc import Iterator
@@ -229,6 +230,10 @@ class SessionStore:
         self.delete(old)
 
 
+def _digest(text: str | None) -> bytes | None:
+    return None if text is None else hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
 def _first_line(text: str) -> str:
     return text.splitlines()[0] if text else text
 
@@ -244,13 +249,13 @@ class SessionFile:
         self.store = store
         self.name = check_name(name)
         self.base: Session | None = None
-        self.text: str | None = None
+        self.digest: bytes | None = None  # of the text last read or written, not the text: it can be large
 
     def load(self) -> Loaded:
         with self.store.locked(self.name):
             loaded = self.store.load(self.name)
         self.base = loaded.session.copy() if loaded.text is not None else None
-        self.text = loaded.text
+        self.digest = _digest(loaded.text)
         return loaded
 
     def save(self, session: Session, *, history_limit: int) -> tuple[Session, list[MergeNote]]:
@@ -263,7 +268,7 @@ class SessionFile:
                 self.store.move_aside(self.store.path(self.name))
                 on_disk = None
             merged = session
-            if on_disk is not None and on_disk != self.text:
+            if on_disk is not None and _digest(on_disk) != self.digest:
                 try:
                     theirs = session_format.parse(on_disk)
                 except session_format.NewerFormat as exc:
@@ -280,5 +285,5 @@ class SessionFile:
             text = session_format.render(merged, on_disk)
             self.store.write_text(self.name, text)
         self.base = merged.copy()
-        self.text = text
+        self.digest = _digest(text)
         return merged, notes
