@@ -14,6 +14,73 @@ _stui_files() {
     fi
 }
 
+# Session names, from the stui being completed: `stui session list --names`
+# only reads the sessions directory (no image is started).
+_stui_sessions() {
+    local stui=${COMP_WORDS[0]} names
+    [[ $stui == '~/'* ]] && stui=$HOME/${stui#'~/'}
+    names=$("$stui" session list --names 2>/dev/null) || return
+    mapfile -t COMPREPLY < <(compgen -W "$names" -- "$1")
+}
+
+# `stui session ...` and `stui key ...`: the subcommand is the first word
+# after the group that is not an option; then come its own arguments.
+_stui_group() {
+    local group=$1 cur=$2 prev=$3 sub= word i args=0
+    local opts='-h --help --debug'
+    for ((i = 2; i < COMP_CWORD; i++)); do
+        word=${COMP_WORDS[i]}
+        if [[ $word == -* || $word == = || ${COMP_WORDS[i - 1]} == = ]]; then
+            continue # an option, or the value in `--as=NAME`
+        elif [[ -z $sub ]]; then
+            sub=$word
+        elif [[ ${COMP_WORDS[i - 1]} != --as ]]; then
+            ((args++))
+        fi
+    done
+
+    case $group/$sub in
+        session/)
+            if [[ $cur != -* ]]; then
+                mapfile -t COMPREPLY < <(compgen -W 'list show delete rename export import' -- "$cur")
+                return
+            fi
+            ;;
+        key/)
+            if [[ $cur != -* ]]; then
+                mapfile -t COMPREPLY < <(compgen -W 'rotate' -- "$cur")
+                return
+            fi
+            ;;
+        session/list)
+            opts+=' --names'
+            ;;
+        session/show | session/export | session/delete)
+            [[ $sub == delete ]] && opts+=' --yes'
+            if [[ $cur != -* ]] && ((args == 0)); then
+                _stui_sessions "$cur"
+                return
+            fi
+            ;;
+        session/rename)
+            if [[ $cur != -* ]]; then
+                # OLD is a session; NEW is a name not taken yet.
+                ((args == 0)) && _stui_sessions "$cur"
+                return
+            fi
+            ;;
+        session/import)
+            opts+=' --as'
+            [[ $prev == --as ]] && return # a new name
+            if [[ $cur != -* ]] && ((args == 0)); then
+                _stui_files "$cur"
+                return
+            fi
+            ;;
+    esac
+    mapfile -t COMPREPLY < <(compgen -W "$opts" -- "$cur")
+}
+
 _stui() {
     local cur=${COMP_WORDS[COMP_CWORD]}
     local prev=${COMP_WORDS[COMP_CWORD - 1]}
@@ -30,7 +97,7 @@ _stui() {
     # A subcommand counts only as the first argument, as in cli.main().
     if ((COMP_CWORD > 1)); then
         case ${COMP_WORDS[1]} in
-            serve | setup) cmd=${COMP_WORDS[1]} ;;
+            serve | setup | session | key) cmd=${COMP_WORDS[1]} ;;
         esac
     fi
 
@@ -45,17 +112,21 @@ _stui() {
                     mapfile -t COMPREPLY < <(compgen -W 'text json' -- "$cur")
                     return
                     ;;
+                --session)
+                    _stui_sessions "$cur"
+                    return
+                    ;;
                 -c | --connect)
                     # CODE, HOST:PORT: nothing to offer.
                     return
                     ;;
             esac
             if ((COMP_CWORD == 1)) && [[ $cur != -* ]]; then
-                # SESSIONS: session names go here once stui has sessions.
-                mapfile -t COMPREPLY < <(compgen -W 'serve setup' -- "$cur")
+                mapfile -t COMPREPLY < <(compgen -W 'serve setup session key' -- "$cur")
                 return
             fi
-            opts='-h --help --version -c -f -q --quiet -p --print --format --keep-going --connect --token-file --debug'
+            opts='-h --help --version -c -f -q --quiet -p --print --format --keep-going --connect --token-file
+                --embedded --session --debug'
             ;;
         serve)
             case $prev in
@@ -71,6 +142,10 @@ _stui() {
             ;;
         setup)
             opts='-h --help --debug'
+            ;;
+        session | key)
+            _stui_group "$cmd" "$cur" "$prev"
+            return
             ;;
     esac
     mapfile -t COMPREPLY < <(compgen -W "$opts" -- "$cur")
