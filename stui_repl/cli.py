@@ -34,10 +34,13 @@ modes:
   stui -f FILE               run FILE like `gst FILE` (only the program's own output)
   stui serve [...]           run just the server, for `stui --connect` from elsewhere
   stui setup                 install GNU Smalltalk and build the server image now
+  stui session COMMAND       list, show, delete, rename, export or import sessions
+  stui key rotate            re-encrypt every session's secrets with a new key
 
 exit status: 0 success, 1 Smalltalk error (or an internal one), 2 usage error,
   3 no image reachable, 130 interrupted.
-environment: STUI_HOME, STUI_GST, STUI_TOKEN, NO_COLOR, XDG_CONFIG_HOME, XDG_STATE_HOME, XDG_CACHE_HOME.
+environment: STUI_HOME, STUI_GST, STUI_TOKEN, STUI_PASSPHRASE, STUI_NEW_PASSPHRASE, NO_COLOR,
+  XDG_CONFIG_HOME, XDG_STATE_HOME, XDG_CACHE_HOME.
 """
 
 
@@ -77,18 +80,18 @@ def build_session_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
     listing = commands.add_parser("list", help="list the sessions").with_debug()
     listing.add_argument("--names", action="store_true", help="only the names, one per line (for shell completion)")
-    show = commands.add_parser("show", help="print a session's file").with_debug()
-    show.add_argument("name", metavar="NAME")
+    show = commands.add_parser("show", help="describe a session: image, connection, variables, history").with_debug()
+    show.add_argument("name", metavar="NAME", help="the session")
     delete = commands.add_parser("delete", help="delete a session and its backup").with_debug()
-    delete.add_argument("name", metavar="NAME")
+    delete.add_argument("name", metavar="NAME", help="the session")
     delete.add_argument("--yes", action="store_true", help="do not ask")
     rename = commands.add_parser("rename", help="rename a session").with_debug()
-    rename.add_argument("old", metavar="OLD")
-    rename.add_argument("new", metavar="NEW")
+    rename.add_argument("old", metavar="OLD", help="the session's name now")
+    rename.add_argument("new", metavar="NEW", help="its new name")
     export = commands.add_parser("export", help="write a session's file to stdout (secrets stay encrypted)").with_debug()
-    export.add_argument("name", metavar="NAME")
+    export.add_argument("name", metavar="NAME", help="the session")
     importing = commands.add_parser("import", help="add a session from a file ('-' for stdin)").with_debug()
-    importing.add_argument("file", metavar="FILE")
+    importing.add_argument("file", metavar="FILE", help="a session file, as export writes it")
     importing.add_argument("--as", dest="name", metavar="NAME", help="the name to give it (default: the file's own)")
     return parser.with_debug()
 
@@ -160,11 +163,9 @@ def open_workbench(args: argparse.Namespace, *, session: str | None, record_hist
     bench = Workbench(progress=_progress, notify=_notify, record_history=record_history, vault_factory=_vault_factory)
     if session is not None:
         bench.use_session(bench.load_session(session))
+    bench.default_token = fallback_token()
     try:
-        bench.attach(
-            address=args.connect, token=given_token(args.token_file), embedded=args.embedded,
-            default_token=fallback_token(),
-        )
+        bench.attach(address=args.connect, token=given_token(args.token_file), embedded=args.embedded)
     except BaseException:
         bench.close()
         raise
@@ -252,11 +253,27 @@ def setup(argv: Sequence[str]) -> int:
 
 
 def ask_hidden(label: str) -> str:
-    """A passphrase or secret from the terminal, never echoed; no terminal, no answer."""
+    """A passphrase or secret from the terminal, never echoed; without a terminal, no answer.
+
+    getpass falls back to reading stdin when there is no terminal, which
+    would swallow a piped script's first line: so it is used only when
+    /dev/tty opens. A new passphrase is asked twice.
+    """
     import getpass
 
     try:
-        return getpass.getpass(label)
+        os.close(os.open("/dev/tty", os.O_RDWR))
+    except OSError:
+        return ""
+    from .vault import PROMPT_FIRST_PASSPHRASE, PROMPT_NEW_PASSPHRASE
+
+    try:
+        answer = getpass.getpass(label)
+        confirming = label in (PROMPT_FIRST_PASSPHRASE, PROMPT_NEW_PASSPHRASE) and answer
+        if confirming and getpass.getpass("the same again: ") != answer:
+            print("stui: the two passphrases differ", file=sys.stderr)
+            return ""
+        return answer
     except (OSError, EOFError):
         return ""
 
@@ -268,19 +285,22 @@ def session_command(argv: Sequence[str]) -> int:
     store = SessionStore()
     if args.command == "list":
         if args.names:
-            print("\n".join(store.names()))
+            for name in store.names():
+                print(name)
             return EXIT_OK
         rows = [(s.name, s.image, str(s.variables), str(s.history), s.last_used, s.state) for s in store.summaries()]
         from .render import PlainRenderer
 
         PlainRenderer().table("sessions", ("name", "image", "variables", "history", "last used", "state"), rows)
         return EXIT_OK
-    if args.command in ("show", "export"):
+    if args.command == "export":
         text = store.read_text(check_name(args.name))
         if text is None:
             raise UsageError(f"no session named {args.name}")
         sys.stdout.write(text)
         return EXIT_OK
+    if args.command == "show":
+        return show_session(store, check_name(args.name))
     if args.command == "delete":
         if not store.exists(check_name(args.name)):
             raise UsageError(f"no session named {args.name}")
@@ -301,6 +321,34 @@ def session_command(argv: Sequence[str]) -> int:
         print(f"renamed session {args.old} to {args.new}")
         return EXIT_OK
     return import_session(store, args.file, args.name)
+
+
+def show_session(store: SessionStore, name: str) -> int:
+    """What a session holds, for a person: not its file (export prints that)."""
+    from .render import PlainRenderer
+
+    if not store.exists(name):
+        raise UsageError(f"no session named {name}")
+    loaded = store.load(name)
+    for note in loaded.notes:
+        _notify(note)
+    session = loaded.session
+    image = f"{session.image.version} (id {session.image.image_id})" if session.image else "not seen yet"
+    renderer = PlainRenderer()
+    renderer.table(f"session {name}", ("", ""), [
+        ("file", str(store.path(name))),
+        ("image", image),
+        ("connection", session.connection.describe() + (" (token saved, encrypted)" if session.connection.token else "")),
+        ("history", f"{len(session.history)} inputs"),
+        ("created", session.created),
+        ("last used", session.updated),
+    ])
+    rows = []
+    for variable in session.replay_order():
+        kept = "secret" if variable.is_secret else "storeString" if variable.store is not None else "source" if variable.source is not None else "cannot be re-created"
+        rows.append((variable.name, variable.value_class, variable.value, kept))
+    renderer.table("variables", ("name", "class", "value", "saved as"), rows)
+    return EXIT_OK
 
 
 def import_session(store: SessionStore, file: str, name: str | None) -> int:

@@ -25,7 +25,7 @@ from . import scanner
 from .errors import StuiError
 from .evaluator import Evaluator
 from .preferences import Settings
-from .session_model import ImageSeen, MergeNote, RecentConnection, Session, Variable
+from .session_model import STORE_CHARS, ImageSeen, MergeNote, RecentConnection, Session, Variable, shorten
 from .session_store import SessionFile, now
 from .wire import RemoteError, ServerInfo
 
@@ -105,6 +105,9 @@ class LiveSession:
         self.masker = Masker()
         self.plaintexts: dict[str, str] = {}  # secret name -> plaintext, memory only
         self.locked: dict[str, str] = {}  # secret name -> why it cannot be opened
+        # Variables a restore could not re-create: the image holds nil for them,
+        # which must not replace their saved recipe until the code assigns them.
+        self.unrestored: set[str] = set()
         self.last_save = time.monotonic()
         self.dirty = False
 
@@ -135,6 +138,8 @@ class LiveSession:
             self.plaintexts[variable.name] = plaintext
             self.masker.add(plaintext)
             self.locked.pop(variable.name, None)
+        if self._vault is not None:
+            notes.extend(self._vault.warnings)
         return notes
 
     def set_secret(self, evaluator: Evaluator, name: str, plaintext: str) -> None:
@@ -187,6 +192,7 @@ class LiveSession:
             if not name:
                 continue
             known = self.session.variables.get(name)
+            self.unrestored.discard(name)
             if description.get("secret") and known is not None and known.is_secret:
                 continue  # the same secret, still held: its sealed value stands
             if known is not None and known.is_secret:
@@ -208,6 +214,8 @@ class LiveSession:
         """Catch changes made without assignment (`coll add: 3`) before saving."""
         for description in evaluator.bindings():
             name = str(description.get("name", ""))
+            if name in self.unrestored:
+                continue
             known = self.session.variables.get(name)
             if known is None:
                 if not description.get("secret"):
@@ -217,7 +225,8 @@ class LiveSession:
                 continue
             store = description.get("store")
             if isinstance(store, str) and store != known.store and not self.masker.reveals(store):
-                self.session.variables[name] = _updated(known, store, self.masker(str(description.get("value", ""))))
+                value = self.masker(str(description.get("value", "")))
+                self.session.variables[name] = _updated(known, store, value)
                 self.dirty = True
 
     def unset(self, evaluator: Evaluator, name: str) -> bool:
@@ -236,6 +245,12 @@ class LiveSession:
 
     def restore(self, evaluator: Evaluator, variables: list[Variable] | None = None) -> RestoreReport:
         """Re-create variables in the image: secrets, then the rest in assignment order."""
+        report = self._restore(evaluator, variables)
+        self.unrestored.difference_update(report.restored)
+        self.unrestored.update(name for name, _ in report.failed)
+        return report
+
+    def _restore(self, evaluator: Evaluator, variables: list[Variable] | None) -> RestoreReport:
         report = RestoreReport()
         chosen = self.session.replay_order() if variables is None else variables
         for variable in (v for v in chosen if v.is_secret):
@@ -327,4 +342,7 @@ class LiveSession:
 
 
 def _updated(variable: Variable, store: str, value: str) -> Variable:
-    return replace(variable, store=store, value=value, source=None, changed=now())
+    """A variable changed in place: its new storeString, or, when that is too long to keep, its source."""
+    if len(store) > STORE_CHARS:
+        return replace(variable, store=None, value=shorten(value), changed=now())
+    return replace(variable, store=store, value=shorten(value), source=None, changed=now())

@@ -177,7 +177,14 @@ class Repl:
         self.session.style = self._theme[1]
 
     def _ask_secret(self, label: str) -> str:
-        return prompt(label, is_password=True)
+        # getpass turns the terminal's echo off, which prompt_toolkit cannot
+        # do on a dumb terminal (it would show the value).
+        import getpass
+
+        try:
+            return getpass.getpass(label)
+        except (EOFError, KeyboardInterrupt):
+            return ""
 
     def _confirm(self, question: str) -> bool:
         try:

@@ -67,6 +67,7 @@ def run(
         result = outcome.result
         if result.ok:
             for name in outcome.unit.names if outcome.unit.kind == "statement" else ():
+                assigned_by.pop(name, None)  # moves to the end: the order of last assignment
                 assigned_by[name] = outcome.unit.code
         if isinstance(renderer, JsonRenderer):
             renderer.record(outcome.unit.line, outcome.unit.code, result)
@@ -96,8 +97,8 @@ def run(
     renderer.flush()
     live = workbench.live
     if live is not None and assigned_by:
-        for description in context.evaluator.bindings():
-            name = str(description.get("name", ""))
-            if name in assigned_by:
-                live.note_bindings([description], assigned_by[name])
+        described = {str(d.get("name", "")): d for d in context.evaluator.bindings()}
+        for name, code in assigned_by.items():  # in assignment order, so replay meets dependencies
+            if name in described:
+                live.note_bindings([described[name]], code)
     return EXIT_SMALLTALK_ERROR if failed else EXIT_OK

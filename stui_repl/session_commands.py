@@ -70,11 +70,18 @@ def _list(context: Context, argument: str) -> None:
     bench = _workbench(context)
     current = bench.live.name if bench.live else None
     rows = []
+    connected = "connected" if bench.link else "not connected"
     for summary in bench.store.summaries():
         state = summary.state
         if summary.name == current:
-            state = "current, " + ("connected" if bench.link else "not connected")
+            state = f"current, {connected}"
         rows.append((summary.name, summary.image, str(summary.variables), str(summary.history), summary.last_used, state))
+    live = bench.live
+    if live is not None and not any(row[0] == live.name for row in rows):
+        image = bench.link.connection.info.version if bench.link and bench.link.connection.info else "?"
+        rows.append((live.name, f"{image} ({live.session.connection.describe()})", str(len(live.session.variables)),
+                     str(len(live.session.history)), "now", f"current, {connected}, not saved yet"))
+        rows.sort(key=lambda row: row[0])
     context.renderer.table("sessions", ("name", "image", "variables", "history", "last used", "state"), rows)
 
 

@@ -49,6 +49,8 @@ class Workbench:
         self._vault: Any = None
         self._token: str | None = None  # for reconnecting to the same address
         self.last_restore: RestoreReport | None = None
+        # For a server on this machine started by `stui serve`: its token file.
+        self.default_token: str | None = None
 
     # -- sessions -------------------------------------------------------------------
 
@@ -107,28 +109,29 @@ class Workbench:
         from .session_model import ConnectionSpec
 
         live = self.live
+        spec = None  # the session's new connection, kept only once it works
         if live is not None and embedded:
-            live.session.connection = ConnectionSpec()
-            live.dirty = True
+            spec = ConnectionSpec()
         elif live is not None and address is not None:
             remembered = live.session.connection
             if token:
-                live.session.connection = ConnectionSpec(address, live.seal_token(token))
-                live.dirty = True
+                spec = ConnectionSpec(address, live.seal_token(token))
             elif remembered.address == address and remembered.token:
                 token = self._session_token(live)
             elif remembered.address != address:
-                live.session.connection = ConnectionSpec(address, None)
-                live.dirty = True
+                spec = ConnectionSpec(address, None)
         elif live is not None and not embedded and not live.session.connection.embedded:
             address = live.session.connection.address
             token = self._session_token(live) if live.session.connection.token else None
-        token = token or (default_token if address is not None else None)
+        token = token or ((default_token or self.default_token) if address is not None else None)
         link = ImageLink.open(address, token, progress=self.progress)
         self._token = token
         self._adopt(link)
         if live is None:
             return None
+        if spec is not None:
+            live.session.connection = spec
+            live.dirty = True
         live.note_image(link.connection.info, None if link.embedded else link.connection.address)
         return self.restore()
 

@@ -334,3 +334,35 @@ def test_reconnect_brings_the_workspace_into_a_new_image(home):
     type_line(child, ":session reconnect", "reconnected")
     type_line(child, "coll size", r"2\s+SmallInteger")
     assert quit_repl(child) == 0
+
+
+def test_a_variable_that_failed_to_restore_keeps_its_recipe_across_saves(home):
+    child = start()
+    type_line(child, "Object subclass: Gadget [ ]", "defined Gadget")
+    type_line(child, "g := Gadget new", "a Gadget")
+    assert quit_repl(child) == 0
+    for _ in range(2):  # each run restores nothing for g, saves, and must keep its source
+        child = start()
+        said_at_start(child, "could not restore g")
+        assert quit_repl(child) == 0
+        assert tomllib.loads(session_file(home).read_text())["variables"]["g"]["source"] == "g := Gadget new"
+
+
+def test_a_script_keeps_variables_in_the_order_it_assigned_them(home):
+    assert run_stui("--session", "order", "-c", "zz := Object new. aa := Array with: zz").returncode == 0
+    result = run_stui("--session", "order", input="aa first == zz\n")
+    assert result.stdout.strip() == "true", result.stderr
+
+
+def test_a_failed_connect_is_not_remembered(home):
+    result = run_stui("--session", "remote", "--connect", "127.0.0.1:1", "-c", "1", env={"STUI_TOKEN": "x"})
+    assert result.returncode == 3
+    assert run_stui("--session", "remote", "-c", "3 + 4").stdout.strip() == "7"  # still the embedded image
+
+
+def test_session_show_describes_and_export_prints_the_file(home):
+    assert run_stui("--session", "s", "-c", "answer := 42").returncode == 0
+    shown = run_stui("session", "show", "s").stdout
+    assert "answer" in shown and "storeString" in shown and "format =" not in shown
+    assert run_stui("session", "export", "s").stdout.startswith("# A stui session")
+    assert run_stui("session", "list", "--names", env={"STUI_HOME": str(home / "empty")}).stdout == ""
