@@ -366,3 +366,41 @@ def test_session_show_describes_and_export_prints_the_file(home):
     assert "answer" in shown and "storeString" in shown and "format =" not in shown
     assert run_stui("session", "export", "s").stdout.startswith("# A stui session")
     assert run_stui("session", "list", "--names", env={"STUI_HOME": str(home / "empty")}).stdout == ""
+
+
+def test_a_session_remembers_its_remote_image_with_the_token_encrypted(home, shared_image, tmp_path):
+    token_file = tmp_path / "token"
+    token_file.write_text(shared_image.token + "\n")
+    first = run_stui("--session", "remote", "--connect", shared_image.address, "--token-file", str(token_file),
+                     "-c", "where := 'remote'")
+    assert first.returncode == 0, first.stderr
+    data = tomllib.loads(session_file(home, "remote").read_text())
+    assert data["connection"]["address"] == shared_image.address
+    assert data["connection"]["token"].startswith("stui-aead1:")
+    assert data["connection"]["recent"][0]["address"] == shared_image.address
+    # No --connect, no token: the session knows both.
+    again = run_stui("--session", "remote", input="where , ' again'\n")
+    assert again.stdout.strip() == "'remote again'", again.stderr
+    for path in every_file_under(home):
+        assert shared_image.token.encode() not in path.read_bytes(), path
+
+
+def test_delete_asks_first_and_rename_of_the_current_session(home):
+    assert run_stui("--session", "old", "-c", "1").returncode == 0
+    child = start("--session", "keep")
+    set_secret(child, "pin", "2468")
+    child.sendline(":session delete keep")
+    child.screen.expect("cannot delete the session in use")
+    child.sendline(":session delete old")
+    child.screen.expect(r"delete session old and its backup\? \[y/N\]")
+    child.sendline("n")
+    child.screen.expect("not deleted")
+    child.sendline(":session delete old")
+    child.screen.expect(r"\[y/N\]")
+    child.sendline("y")
+    child.screen.expect("deleted session old")
+    type_line(child, ":session rename keep kept", "renamed session keep to kept")
+    type_line(child, "pin size", "4")
+    assert quit_repl(child) == 0
+    assert run_stui("session", "list", "--names").stdout.split() == ["kept"]
+    assert run_stui("--session", "kept", input="pin size\n").stdout.strip() == "4"
