@@ -2,7 +2,10 @@
 
 Synchronous on purpose: the REPL sends a request and waits for its reply
 (Ctrl-C while waiting sends an interrupt and keeps waiting), and scripted mode
-pipelines many requests through one non-blocking loop. No threads.
+pipelines many requests through one non-blocking loop. One other thread may
+use a connection: the REPL's heartbeat, which pings only when it can take
+the lock at once (never behind an evaluation), so every read and write
+holds `lock`.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import collections
 import selectors
 import socket
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -29,10 +33,17 @@ class Connection:
         self._replies: dict[Any, dict[str, Any]] = {}
         self._next_id = 0
         self.info: wire.ServerInfo | None = None
+        self.lock = threading.RLock()
 
     @classmethod
-    def open(cls, host: str, port: int, token: str, *, timeout: float = 10.0) -> Connection:
-        """Connect and authenticate; ImageUnreachable says why not."""
+    def open(
+        cls, host: str, port: int, token: str, *, timeout: float = 10.0, resume: tuple[str, str] | None = None
+    ) -> Connection:
+        """Connect and authenticate; ImageUnreachable says why not.
+
+        `resume` (workspace id, resume token) from an earlier hello asks the
+        server for that workspace back; `info.resumed` says whether it was.
+        """
         address = f"{host}:{port}"
         try:
             sock = socket.create_connection((host, port), timeout=timeout)
@@ -41,11 +52,12 @@ class Connection:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         connection = cls(sock, address)
         try:
-            reply = connection.request(
-                {"op": "hello", "protocol": wire.PROTOCOL_VERSION, "token": token,
-                 "client": f"stui {__version__}"},
-                timeout=timeout,
-            )
+            hello: dict[str, Any] = {
+                "op": "hello", "protocol": wire.PROTOCOL_VERSION, "token": token, "client": f"stui {__version__}",
+            }
+            if resume is not None:
+                hello["resume"] = {"workspace": resume[0], "token": resume[1]}
+            reply = connection.request(hello, timeout=timeout)
         except (ConnectionLost, wire.ProtocolError) as exc:
             connection.close()
             raise ImageUnreachable(f"{address} did not answer as a stui server ({exc})") from None
@@ -68,27 +80,42 @@ class Connection:
 
     def send(self, message: dict[str, Any]) -> int:
         """Send without waiting; answer the request id."""
-        request_id = self._assign_id(message)
-        try:
-            self._sock.sendall(wire.encode(message))
-        except OSError as exc:
-            raise ConnectionLost(f"lost the connection to {self.address}: {exc.strerror or exc}") from None
-        return request_id
+        with self.lock:
+            request_id = self._assign_id(message)
+            try:
+                self._sock.sendall(wire.encode(message))
+            except OSError as exc:
+                raise ConnectionLost(f"lost the connection to {self.address}: {exc.strerror or exc}") from None
+            return request_id
 
     def wait(self, request_id: int, *, timeout: float | None = None) -> dict[str, Any]:
         """Read until the reply to request_id arrives; keep other replies."""
-        self._sock.settimeout(timeout)
-        try:
-            while request_id not in self._replies:
-                self._receive()
-        except TimeoutError:
-            raise ConnectionLost(f"{self.address} did not answer within {timeout:g} s") from None
-        finally:
-            self._sock.settimeout(None)
-        return self._replies.pop(request_id)
+        with self.lock:
+            self._sock.settimeout(timeout)
+            try:
+                while request_id not in self._replies:
+                    self._receive()
+            except TimeoutError:
+                raise ConnectionLost(f"{self.address} did not answer within {timeout:g} s") from None
+            except OSError as exc:  # the socket was closed under us (the heartbeat gave up on it)
+                raise ConnectionLost(f"lost the connection to {self.address}: {exc.strerror or exc}") from None
+            finally:
+                try:
+                    self._sock.settimeout(None)
+                except OSError:
+                    pass
+            return self._replies.pop(request_id)
 
     def request(self, message: dict[str, Any], *, timeout: float | None = None) -> dict[str, Any]:
-        return self.wait(self.send(message), timeout=timeout)
+        with self.lock:
+            return self.wait(self.send(message), timeout=timeout)
+
+    def ping(self, timeout: float) -> bool:
+        """Whether the image answers within `timeout`; False also when the connection is gone."""
+        try:
+            return bool(self.request({"op": "ping"}, timeout=timeout).get("ok"))
+        except (ConnectionLost, wire.ProtocolError):
+            return False
 
     def _receive(self) -> None:
         try:
@@ -125,6 +152,15 @@ class Connection:
         Reading and writing share one selector loop so that neither side can
         block the other when replies are large.
         """
+        with self.lock:
+            self._pipeline(requests, on_reply, window)
+
+    def _pipeline(
+        self,
+        requests: Iterable[dict[str, Any]],
+        on_reply: Callable[[dict[str, Any], dict[str, Any]], bool],
+        window: int,
+    ) -> None:
         pending = iter(requests)
         outstanding: collections.deque[dict[str, Any]] = collections.deque()
         out = bytearray()

@@ -130,14 +130,22 @@ class Evaluator:
         return units
 
     def evaluate_unit(
-        self, unit: scanner.Unit, *, on_interrupt: Callable[[], None] | None = None
+        self,
+        unit: scanner.Unit,
+        *,
+        on_interrupt: Callable[[], None] | None = None,
+        patience: float | None = None,
     ) -> wire.EvalResult:
-        """Send one unit and wait; Ctrl-C while waiting interrupts the image."""
+        """Send one unit and wait; Ctrl-C while waiting interrupts the image.
+
+        Once interrupted, the image has `patience` seconds to answer: one
+        that does not even then is hung (ConnectionLost), not busy.
+        """
         request_id = self.connection.send(request_for(unit, describe=self.describe))
         interrupts: list[int] = []
         while True:
             try:
-                reply = self.connection.wait(request_id)
+                reply = self.connection.wait(request_id, timeout=patience if interrupts else None)
                 break
             except KeyboardInterrupt:
                 if on_interrupt:

@@ -29,14 +29,24 @@ class ImageLink:
 
     @classmethod
     def open(
-        cls, address: str | None, token: str | None = None, *, progress: Callable[[str], None] | None = None
+        cls,
+        address: str | None,
+        token: str | None = None,
+        *,
+        progress: Callable[[str], None] | None = None,
+        resume: tuple[str, str] | None = None,
+        timeout: float = 10.0,
     ) -> ImageLink:
-        """Connect to `address` with `token`, or launch the embedded image when address is None."""
+        """Connect to `address` with `token`, or launch the embedded image when address is None.
+
+        `resume` asks a server for the workspace this stui had before its
+        connection broke (see Connection.open).
+        """
         if address is not None:
             if not token:
                 raise UsageError(f"connecting to {address} needs the server's token: --token-file FILE or STUI_TOKEN")
             host, port = parse_address(address)
-            return cls(Connection.open(host, port, token))
+            return cls(Connection.open(host, port, token, resume=resume, timeout=timeout))
         from .launcher import launch
 
         image = launch(progress=progress)
@@ -53,7 +63,19 @@ class ImageLink:
     def describe(self) -> str:
         return "embedded" if self.embedded else self.connection.address
 
-    def close(self) -> None:
+    @property
+    def image_alive(self) -> bool:
+        return self.image is not None and self.image.process.poll() is None
+
+    def resume_ticket(self) -> tuple[str, str] | None:
+        """What re-attaching to this link's workspace takes, if the server offers leases."""
+        info = self.connection.info
+        if info is None or not info.resume_token or not info.lease:
+            return None
+        return info.workspace, info.resume_token
+
+    def close(self, *, patience: float = 3.0) -> None:
+        """Let go; an embedded image is stopped (killed after `patience` when it does not quit)."""
         self.connection.close()
         if self.image is not None:
-            self.image.stop()
+            self.image.stop(timeout=patience)

@@ -103,6 +103,9 @@ PREFERENCES: tuple[Preference, ...] = (
     Preference("complete_while_typing", False, "offer completions as you type, not only on Tab"),
     Preference("history_limit", 10_000, "inputs kept in the session's history", minimum=0),
     Preference("autosave", 30, "seconds between automatic saves of the session (0: only on exit and :session save)", minimum=0),
+    Preference("heartbeat", 5, "seconds between pings of an idle image, to notice a lost one (0: no pings)", minimum=0),
+    Preference("heartbeat_timeout", 10, "seconds an image may take to answer a ping or an interrupt", minimum=1),
+    Preference("reconnect_give_up", 120, "seconds to keep trying to reconnect before giving up", minimum=0),
 )
 
 BY_NAME: dict[str, Preference] = {p.name: p for p in PREFERENCES}

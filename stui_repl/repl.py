@@ -14,10 +14,12 @@ settings changed with `:set` apply from the next prompt.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from prompt_toolkit import PromptSession, prompt
+from prompt_toolkit.application import run_in_terminal
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
 from prompt_toolkit.enums import DEFAULT_BUFFER, EditingMode
@@ -29,8 +31,9 @@ from pygments.lexers.smalltalk import SmalltalkLexer
 
 from . import __version__, meta, scanner
 from .connection import Connection
-from .errors import EXIT_OK, EXIT_UNREACHABLE, ConnectionLost
+from .errors import EXIT_OK, ConnectionLost, StuiError
 from .evaluator import Evaluator
+from .link_keeper import RECONNECTING, UNREACHABLE, LinkKeeper
 from .live_session import LiveSession
 from .preferences import Settings
 from .render import RichRenderer
@@ -62,7 +65,7 @@ class SmalltalkCompleter(Completer):
             return
         try:
             candidates = self.context.evaluator.complete(prefix, kind)
-        except (ConnectionLost, OSError):
+        except (StuiError, OSError):  # not connected, or the link just broke: no completions
             return
         for candidate in candidates:
             text = str(candidate.get("text", ""))
@@ -131,7 +134,8 @@ class Repl:
         self.context = meta.Context(
             None, self.renderer, workbench=workbench, ask_secret=self._ask_secret, confirm=self._confirm
         )
-        self.state = "connected"
+        self.keeper = LinkKeeper(workbench, self._notify, self._redraw)
+        workbench.keeper = self.keeper
         self._theme: tuple[str, Any] | None = None
         self._history_of: LiveSession | None = None
         self.session = self._prompt_session()
@@ -195,13 +199,13 @@ class Repl:
     # -- presentation ---------------------------------------------------------------
 
     def _toolbar(self) -> str:
-        info = self.connection.info
         link = self.workbench.link
-        where = "embedded image" if link is not None and link.embedded else self.connection.address
+        info = link.connection.info if link is not None else None
+        where = "embedded image" if link is not None and link.embedded else (link.connection.address if link else "no image")
         image = f"{info.version} ({where})" if info else where
         live = self.workbench.live
         session = f" · session {live.name}{'*' if live.dirty else ''}" if live else ""
-        return f" {image}{session} · {self.state} · :help · Ctrl-D quits "
+        return f" {image}{session} · {self.keeper.describe()} · :help · Ctrl-D quits "
 
     def _greet(self) -> None:
         info = self.connection.info
@@ -243,14 +247,35 @@ class Repl:
 
     # -- the loop ------------------------------------------------------------------
 
+    def _ready(self) -> bool:
+        """Is there an image to evaluate in? Waits for a reconnection under way."""
+        if self.keeper.state == RECONNECTING:
+            self.renderer.info("waiting for the image to come back (Ctrl-C stops waiting)…")
+            try:
+                self.keeper.wait_until_settled()
+            except KeyboardInterrupt:
+                return False
+        if self.keeper.state == UNREACHABLE:
+            self.renderer.problem("not connected to an image: :session reconnect tries again, :q leaves")
+            return False
+        return True
+
     def evaluate(self, text: str) -> None:
+        if not self._ready():
+            return
+        patience = float(self.workbench.settings["heartbeat_timeout"])
         for unit in self.evaluator.units_for_input(text):
             if unit.kind == "meta":
                 meta.REGISTRY.run(self.context, unit.code)
                 if self.context.quit_requested:
                     return
                 continue
-            result = self.evaluator.evaluate_unit(unit, on_interrupt=lambda: self.renderer.info("interrupting…"))
+            try:
+                result = self.evaluator.evaluate_unit(
+                    unit, on_interrupt=lambda: self.renderer.info("interrupting…"), patience=patience
+                )
+            except ConnectionLost as exc:
+                raise EvaluationLost(str(exc)) from None
             live = self.workbench.live
             if live is not None and isinstance(result.extra.get("bindings"), list):
                 live.note_bindings(result.extra["bindings"], unit.code)
@@ -258,19 +283,43 @@ class Repl:
             if not result.ok:
                 return
 
+    def _notify(self, text: str) -> None:
+        """A notice from any thread: printed above the prompt when one is shown."""
+        app = self.session.app
+        if app.is_running and app.loop is not None and threading.current_thread() is not threading.main_thread():
+            app.loop.call_soon_threadsafe(lambda: run_in_terminal(lambda: self.renderer.warning(text)))
+        else:
+            self.renderer.warning(text)
+
+    def _redraw(self) -> None:
+        app = self.session.app
+        if app.is_running and app.loop is not None:
+            app.loop.call_soon_threadsafe(app.invalidate)
+
     def run(self) -> int:
         self._greet()
         restored = self.workbench.last_restore
         if restored is not None and restored.restored and not restored.failed:
             self.renderer.info(restored.summary() or "")
+        self.workbench.notify = self._notify
+        self.keeper.start()
+        try:
+            return self._loop()
+        finally:
+            self.keeper.stop()
+
+    def _loop(self) -> int:
         while not self.context.quit_requested:
             self._apply_settings()
+            self.keeper.idle = True
             try:
                 text = self.session.prompt(PROMPT)
             except KeyboardInterrupt:
                 continue
             except EOFError:
                 break
+            finally:
+                self.keeper.idle = False
             if not text.strip():
                 continue
             try:
@@ -279,8 +328,13 @@ class Repl:
                 else:
                     self.evaluate(text)
                 self.workbench.autosave()
+            except EvaluationLost as exc:
+                self.renderer.problem(f"{exc}: the result of that evaluation is unknown, and it is not run again")
+                self.keeper.lost("the connection to the image broke")
             except ConnectionLost as exc:
-                self.state = "disconnected"
-                self.renderer.problem(f"stui: {exc}")
-                return EXIT_UNREACHABLE
+                self.keeper.lost(str(exc))
         return EXIT_OK
+
+
+class EvaluationLost(ConnectionLost):
+    """The link broke while an evaluation was under way."""

@@ -7,6 +7,7 @@ a script run with --session.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -53,7 +54,7 @@ def _show(context: Context, argument: str) -> None:
     info = bench.link.connection.info if bench.link else None
     image = f"{info.version} ({bench.link.describe()})" if info and bench.link else session.connection.describe()
     secrets = session.secrets()
-    state = "connected" if bench.link else "not connected"
+    state = bench.keeper.describe() if bench.keeper is not None else ("connected" if bench.link else "not connected")
     saved = "unsaved changes" if live.dirty else "saved"
     rows = [
         ("file", str(live.file.store.path(live.name))),
@@ -70,7 +71,7 @@ def _list(context: Context, argument: str) -> None:
     bench = _workbench(context)
     current = bench.live.name if bench.live else None
     rows = []
-    connected = "connected" if bench.link else "not connected"
+    connected = bench.keeper.describe() if bench.keeper is not None else ("connected" if bench.link else "not connected")
     for summary in bench.store.summaries():
         state = summary.state
         if summary.name == current:
@@ -143,10 +144,7 @@ def _switch(context: Context, argument: str) -> None:
 
 
 def _reconnect(context: Context, argument: str) -> None:
-    bench = _workbench(context)
-    bench.reconnect()
-    info = bench.link.connection.info if bench.link else None
-    context.renderer.info(f"reconnected to {info.version if info else 'the image'} ({bench.link.describe() if bench.link else ''})")
+    context.renderer.info(_workbench(context).reconnect())
 
 
 def _delete(context: Context, argument: str) -> None:
@@ -230,6 +228,45 @@ def _session(context: Context, argument: str) -> None:
         context.renderer.table(":session", ("command", "what it does"), _subcommand_rows())
         return
     entry[2](context, rest.strip())
+
+
+# -- :connect ---------------------------------------------------------------------------
+
+
+def _recent_addresses(context: Context | None) -> list[str]:
+    bench = context.workbench if context is not None else None
+    if bench is None or bench.live is None:
+        return []
+    return [recent.address for recent in bench.live.session.recent]
+
+
+def _complete_connect(context: Context | None, typed: str) -> list[str]:
+    return [address for address in [*_recent_addresses(context), "embedded"] if address.startswith(typed)]
+
+
+@command("connect", "[HOST:PORT | embedded]", "move this session to another image, taking its variables along; alone, list recent images",
+         complete=_complete_connect)
+def _connect(context: Context, argument: str) -> None:
+    bench = _workbench(context)
+    if not argument:
+        live = bench.live
+        rows = [(r.address, r.version, r.last_used[:19].replace("T", " ")) for r in (live.session.recent if live else [])]
+        context.renderer.table("recent connections", ("address", "image", "last used"), rows)
+        return
+    address = None if argument == "embedded" else argument.split()[0]
+    token = os.environ.get("STUI_TOKEN") or None
+    try:
+        report = bench.connect(address, token)
+    except UsageError as exc:
+        if "needs the server's token" not in str(exc) or context.ask_secret is None:
+            raise
+        token = context.ask_secret(f"token for {address} (not shown): ")
+        if not token:
+            raise UsageError("no token given; still on the same image") from None
+        report = bench.connect(address, token)
+    where = bench.link.describe() if bench.link else "?"
+    restored = report.summary() if report is not None else None
+    context.renderer.info(f"now on {where}" + (f"; {restored}" if restored else ""))
 
 
 # -- variables and secrets ---------------------------------------------------------------

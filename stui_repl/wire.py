@@ -142,6 +142,10 @@ class ServerInfo:
     ops: tuple[str, ...]
     defects: tuple[dict[str, Any], ...]
     max_line: int
+    # For re-attaching to this workspace after the connection breaks (leases).
+    resume_token: str = ""
+    resumed: bool = False
+    lease: float = 0.0
 
     @classmethod
     def from_reply(cls, reply: dict[str, Any]) -> ServerInfo:
@@ -155,6 +159,9 @@ class ServerInfo:
             ops=tuple(reply.get("ops", ())),
             defects=tuple(d for d in reply.get("defects", ()) if isinstance(d, dict)),
             max_line=int(limits.get("maxLine", DEFAULT_MAX_LINE)),
+            resume_token=str(reply.get("resumeToken", "")),
+            resumed=reply.get("resumed") is True,
+            lease=float(reply.get("lease", 0) or 0),
         )
 
 

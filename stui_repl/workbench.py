@@ -17,6 +17,7 @@ from .image_link import ImageLink
 from .preferences import Settings, validated
 
 if TYPE_CHECKING:  # imported when a session is used: scripts without one start faster
+    from .link_keeper import LinkKeeper
     from .live_session import LiveSession, RestoreReport
     from .session_store import SessionStore
 
@@ -51,6 +52,7 @@ class Workbench:
         self.last_restore: RestoreReport | None = None
         # For a server on this machine started by `stui serve`: its token file.
         self.default_token: str | None = None
+        self.keeper: LinkKeeper | None = None  # the REPL's; scripts have none
 
     # -- sessions -------------------------------------------------------------------
 
@@ -150,29 +152,89 @@ class Workbench:
             link.connection, scrub=live.masker if live else None, describe=live is not None
         )
 
-    def restore(self, variables: list | None = None) -> RestoreReport | None:
+    def restore(self, variables: list | None = None, *, quiet: bool = False) -> RestoreReport | None:
+        """Re-create the session's variables in the image; failures are told unless `quiet`."""
         if self.live is None or self.evaluator is None:
             return None
         report = self.live.restore(self.evaluator, variables)
         self.last_restore = report
-        if report.failed:
+        if report.failed and not quiet:
             self.notify(report.summary() or "")
         return report
 
-    def reconnect(self) -> RestoreReport | None:
-        """Drop the connection and open it again; a new image gets the workspace back."""
-        if self.link is None:
+    def reconnect(self) -> str:
+        """`:session reconnect`: save, drop the connection and open it again (see heal)."""
+        if self.link is None and self.live is None:
             raise StuiError("not connected")
         self.save()  # what the workspace holds now is what a new image gets back
-        address = None if self.link.embedded else self.link.connection.address
-        self.link.close()
+        outcome = self.heal(deliberate=True)
+        if self.keeper is not None:
+            self.keeper.reconnected()
+        return outcome
+
+    def connect(self, address: str | None, token: str | None = None) -> RestoreReport | None:
+        """`:connect`: move this session to another image (None: a fresh embedded one).
+
+        The workspace goes along: it is saved from the old image first and
+        restored into the new one. If the new image cannot be reached,
+        nothing changes.
+        """
+        from .image_link import parse_address
+
+        if address is not None:
+            parse_address(address)
+        self.save()
+        old_link, old_token = self.link, self._token
         self.link = None
-        link = ImageLink.open(address, self._token, progress=self.progress)
+        try:
+            report = self.attach(address=address, token=token, embedded=address is None)
+        except BaseException:
+            self.link, self._token = old_link, old_token
+            if old_link is not None:
+                self._adopt_session_only()
+            raise
+        if old_link is not None:
+            old_link.close()
+        if self.keeper is not None:
+            self.keeper.reconnected()
+        return report
+
+    def heal(self, *, timeout: float = 5.0, deliberate: bool = False) -> str:
+        """Replace a broken link; answer one line on what came back.
+
+        The embedded image is killed if it still runs (it hung) and a new one
+        launched. A server is asked for this stui's workspace back (a lease);
+        when it no longer has it, or it is another image, the workspace is
+        restored from the session. ImageUnreachable means try again later.
+        """
+        old = self.link
+        live = self.live
+        embedded = old.embedded if old is not None else (live is None or live.session.connection.embedded)
+        address = None if embedded else (old.connection.address if old is not None else live.session.connection.address)
+        resume = old.resume_ticket() if old is not None and not embedded else None
+        known_image = old.connection.info.image_id if old is not None and old.connection.info else None
+        hung = old is not None and old.image_alive
+        if old is not None:
+            old.close(patience=0.5)  # a hung embedded image is killed, not waited for
+            self.link = None
+        link = ImageLink.open(address, self._token, resume=resume, timeout=timeout)
         self._adopt(link)
-        if self.live is None:
-            return None
-        self.live.note_image(link.connection.info, address)
-        return self.restore()
+        info = link.connection.info
+        if info is not None and info.resumed:
+            return f"reconnected to {address}: your workspace was still there"
+        if live is not None:
+            live.note_image(info, address)
+        report = self.restore(quiet=True)
+        if embedded and deliberate:
+            what = "started a new embedded image"
+        elif embedded:
+            what = "the image hung: stopped it and started a new one" if hung else "the image died; started a new one"
+        elif info is not None and info.image_id == known_image:
+            what = f"reconnected to {address}, which had let your workspace go"
+        else:
+            what = f"reconnected to {address}, a restarted image"
+        restored = report.summary() if report is not None else None
+        return f"{what}; {restored}" if restored else what
 
     # -- saving and switching --------------------------------------------------------
 

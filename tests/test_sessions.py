@@ -331,7 +331,7 @@ def test_reconnect_brings_the_workspace_into_a_new_image(home):
     child = start()
     type_line(child, "coll := OrderedCollection new", "OrderedCollection")
     type_line(child, "coll add: 3; add: 4", "4")  # changed without an assignment
-    type_line(child, ":session reconnect", "reconnected")
+    type_line(child, ":session reconnect", "started a new embedded image; restored 1 variable")
     type_line(child, "coll size", r"2\s+SmallInteger")
     assert quit_repl(child) == 0
 

@@ -1,0 +1,142 @@
+"""Keeping the REPL's image link healthy: a heartbeat, noticing a loss,
+and getting back with backoff.
+
+A loss is noticed three ways: a request fails (the REPL calls `lost`), the
+socket is closed, or the idle heartbeat's `ping` gets no answer within the
+timeout (a hung image, a dead network). Then a background thread asks the
+workbench to heal the link, retrying with exponential backoff and jitter
+(the backoff package) until it works or the give-up time has passed. The
+person hears one line when the link is lost and one when it is back; the
+toolbar shows the state meanwhile. An evaluation that was running when the
+link broke is never sent again: its result is unknown.
+
+The heartbeat pings only while the REPL sits at its prompt, and only when
+it can take the connection's lock at once, so it never waits behind (or
+delays) the person's own requests.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from .errors import ImageUnreachable, StuiError
+
+if TYPE_CHECKING:
+    from .workbench import Workbench
+
+CONNECTED = "connected"
+RECONNECTING = "reconnecting"
+UNREACHABLE = "unreachable"
+
+
+class LinkKeeper:
+    def __init__(self, workbench: Workbench, notify: Callable[[str], None], changed: Callable[[], None] | None = None) -> None:
+        self.workbench = workbench
+        self.notify = notify
+        self.changed = changed or (lambda: None)
+        self.state = CONNECTED
+        self.attempts = 0
+        self.idle = False  # at the prompt: the heartbeat may ping
+        self._wake = threading.Event()
+        self._settled = threading.Condition()
+        self._stopping = False
+        self._healer: threading.Thread | None = None
+        self._heart = threading.Thread(target=self._beat, name="stui-heartbeat", daemon=True)
+
+    def start(self) -> None:
+        self._heart.start()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        with self._settled:
+            self._settled.notify_all()
+
+    # -- noticing ---------------------------------------------------------------------
+
+    def _beat(self) -> None:
+        while not self._stopping:
+            interval = float(self.workbench.settings["heartbeat"])
+            self._wake.wait(interval if interval > 0 else 1.0)
+            self._wake.clear()
+            if self._stopping or interval <= 0 or not self.idle or self.state != CONNECTED:
+                continue
+            link = self.workbench.link
+            if link is None:
+                continue
+            lock = link.connection.lock
+            if not lock.acquire(blocking=False):
+                continue  # someone is talking to the image: it is not idle, and that will tell
+            try:
+                alive = link.connection.ping(float(self.workbench.settings["heartbeat_timeout"]))
+            finally:
+                lock.release()
+            if not alive and self.workbench.link is link and self.idle:
+                where = "the embedded image" if link.embedded else f"the image at {link.connection.address}"
+                self.lost(f"{where} stopped answering")
+
+    def lost(self, reason: str) -> None:
+        """The link is broken: say so once and start healing in the background."""
+        with self._settled:
+            if self.state == RECONNECTING:
+                return
+            self.state = RECONNECTING
+            self.attempts = 0
+        self.notify(f"{reason}; reconnecting…")
+        self.changed()
+        self._healer = threading.Thread(target=self._heal_with_backoff, name="stui-reconnect", daemon=True)
+        self._healer.start()
+
+    # -- getting back -----------------------------------------------------------------
+
+    def _heal_with_backoff(self) -> None:
+        import backoff
+
+        give_up = float(self.workbench.settings["reconnect_give_up"])
+        started = time.monotonic()
+
+        @backoff.on_exception(
+            backoff.expo, ImageUnreachable, max_time=give_up, jitter=backoff.full_jitter, max_value=8,
+            giveup=lambda exc: self._stopping,
+        )
+        def attempt() -> str:
+            self.attempts += 1
+            self.changed()
+            return self.workbench.heal()
+
+        try:
+            outcome = attempt()
+        except ImageUnreachable as exc:
+            self._settle(UNREACHABLE)
+            self.notify(f"gave up reconnecting after {time.monotonic() - started:.0f} s ({exc}); :session reconnect tries again")
+        except StuiError as exc:
+            self._settle(UNREACHABLE)
+            self.notify(f"cannot reconnect: {exc}; :session reconnect tries again")
+        else:
+            self._settle(CONNECTED)
+            self.notify(outcome)
+
+    def _settle(self, state: str) -> None:
+        with self._settled:
+            self.state = state
+            self._settled.notify_all()
+        self.changed()
+
+    def wait_until_settled(self) -> str:
+        """Block until a reconnection ends (Ctrl-C stops waiting); answer the state."""
+        with self._settled:
+            while self.state == RECONNECTING and not self._stopping:
+                self._settled.wait(0.2)
+            return self.state
+
+    def reconnected(self) -> None:
+        """`:session reconnect` succeeded in the foreground."""
+        self._settle(CONNECTED)
+
+    def describe(self) -> str:
+        if self.state == RECONNECTING:
+            return f"reconnecting (attempt {self.attempts})…" if self.attempts > 1 else "reconnecting…"
+        return self.state
