@@ -134,11 +134,11 @@ _stui() {
                     _stui_files "$cur"
                     return
                     ;;
-                --host | --port)
+                --host | --port | --lease)
                     return
                     ;;
             esac
-            opts='-h --help --host --port --token-file --debug'
+            opts='-h --help --host --port --token-file --lease --debug'
             ;;
         setup)
             opts='-h --help --debug'

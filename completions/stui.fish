@@ -103,6 +103,7 @@ complete -c stui -n '__stui_subcommand serve' -s h -l help -d 'Show help and exi
 complete -c stui -n '__stui_subcommand serve' -l host -x -d 'Address to listen on (default 127.0.0.1)'
 complete -c stui -n '__stui_subcommand serve' -l port -x -d 'Port to listen on (default: any free port)'
 complete -c stui -n '__stui_subcommand serve' -l token-file -r -F -d 'Token file to use or create'
+complete -c stui -n '__stui_subcommand serve' -l lease -x -d 'Seconds to keep the workspace of a disconnected client'
 complete -c stui -n '__stui_subcommand serve' -l debug -d 'Show tracebacks for internal errors'
 
 # stui setup

@@ -108,6 +108,10 @@ def build_serve_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port to listen on (default: any free port)")
     parser.add_argument("--token-file", metavar="FILE", help="token file to use or create (default: stui's own)")
+    parser.add_argument(
+        "--lease", type=float, metavar="SECONDS",
+        help="keep a disconnected client's workspace this long for it to resume (default 300; 0: discard at once)",
+    )
     return parser.with_debug()
 
 
@@ -214,6 +218,8 @@ def serve(argv: Sequence[str]) -> int:
     from .launcher import launch
 
     args = build_serve_parser().parse_args(argv)
+    if args.lease is not None and not (args.lease >= 0 and args.lease != float("inf")):
+        raise UsageError("--lease must be a number of seconds, 0 or more")
     token_path = Path(args.token_file) if args.token_file else default_token_file()
     if token_path.exists():
         token = _read_token_file(token_path)
@@ -223,7 +229,7 @@ def serve(argv: Sequence[str]) -> int:
         fd = os.open(token_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(token + "\n")
-    image = launch(host=args.host, port=args.port, token=token, progress=_progress)
+    image = launch(host=args.host, port=args.port, token=token, progress=_progress, lease=args.lease)
     print(f"stui: serving on {image.address} (token in {token_path}); Ctrl-C stops", file=sys.stderr, flush=True)
     print(f"{image.address}", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))

@@ -184,8 +184,14 @@ def launch(
     token: str | None = None,
     progress: Progress | None = None,
     timeout: float = 30.0,
+    lease: float | None = None,
 ) -> RunningImage:
-    """Start a gst image running the server and wait until it listens."""
+    """Start a gst image running the server and wait until it listens.
+
+    `lease` is how many seconds the server keeps the workspace of a client
+    whose connection closed, for it to resume (None: the server's default;
+    0: released at once).
+    """
     try:
         install = install or ensure_gst(progress=progress)
     except ProvisionError as exc:
@@ -194,14 +200,16 @@ def launch(
     token = token or os.urandom(16).hex()
     for attempt in range(1, START_ATTEMPTS + 1):
         try:
-            return _start(install, image, host, port, token, timeout)
+            return _start(install, image, host, port, token, timeout, lease)
         except _StartCrashed as crash:
             if attempt == START_ATTEMPTS:
                 raise ImageUnreachable(f"the image did not start: {crash}") from None
     raise AssertionError("unreachable")
 
 
-def _start(install: GstInstall, image: Path, host: str, port: int, token: str, timeout: float) -> RunningImage:
+def _start(
+    install: GstInstall, image: Path, host: str, port: int, token: str, timeout: float, lease: float | None = None,
+) -> RunningImage:
     logs = paths.cache_dir() / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     log_path = logs / f"image-{os.getpid()}-{time.time_ns()}.log"
@@ -218,7 +226,9 @@ def _start(install: GstInstall, image: Path, host: str, port: int, token: str, t
         except OSError as exc:
             raise ImageUnreachable(f"could not start gst: {exc}") from None
     assert process.stdin is not None and process.stdout is not None
-    settings = {"host": host, "port": port, "token": token}
+    settings: dict[str, object] = {"host": host, "port": port, "token": token}
+    if lease is not None:
+        settings["lease"] = int(lease) if float(lease).is_integer() else lease
     try:
         process.stdin.write(json.dumps(settings).encode() + b"\n")
         process.stdin.flush()

@@ -1,14 +1,21 @@
 """The server, hit directly over real sockets: framing, authentication,
-isolation between clients, interrupts, and surviving bad input."""
+isolation between clients, interrupts, surviving bad input, and workspace
+leases (resuming a workspace after the connection broke)."""
 
 from __future__ import annotations
 
 import json
+import os
+import select
 import socket
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
+from conftest import run_stui
 
 from stui_repl.connection import Connection
 from stui_repl.errors import ImageUnreachable
@@ -38,10 +45,22 @@ class RawClient:
         assert reply is not None, "connection closed"
         return reply
 
-    def hello(self, token: str) -> dict:
-        return self.request({"id": 0, "op": "hello", "protocol": 1, "token": token})
+    def hello(self, token: str, resume: object = None) -> dict:
+        message = {"id": 0, "op": "hello", "protocol": 1, "token": token}
+        if resume is not None:
+            message["resume"] = resume
+        return self.request(message)
+
+    def is_closed_by_server(self) -> bool:
+        """Whether the server has closed this connection (waits for it, up to the socket timeout)."""
+        try:
+            return self.file.readline() == b""
+        except ConnectionResetError:
+            return True
 
     def close(self) -> None:
+        """Really close: the socket stays open while its makefile() is."""
+        self.file.close()
         self.sock.close()
 
 
@@ -87,7 +106,8 @@ def test_malformed_lines_get_an_error_and_the_connection_lives_on(client):
         reply = client.receive()
         assert reply is not None and reply["ok"] is False, junk
         assert reply["error"]["kind"] in ("malformed", "unknown-op"), reply
-    assert client.request({"id": 9, "op": "ping"}) == {"id": 9, "ok": True, "pong": True}
+    reply = client.request({"id": 9, "op": "ping"})
+    assert reply["id"] == 9 and reply["ok"] is True and reply["pong"] is True
 
 
 def test_bad_field_types_are_malformed(client):
@@ -120,7 +140,7 @@ def test_a_client_vanishing_mid_request_does_not_hurt_the_server(shared_image):
     raw = RawClient(shared_image.port)
     assert raw.hello(shared_image.token)["ok"]
     raw.sock.sendall(b'{"id": 1, "op": "eval", "code": "(Delay forMilliseconds: 200) wait. 3"}\n{"id": 2, "op"')
-    raw.sock.close()
+    raw.close()
     time.sleep(0.3)
     other = RawClient(shared_image.port)
     assert other.hello(shared_image.token)["ok"]
@@ -501,3 +521,313 @@ def test_statements_sharing_a_line_are_not_merged_so_a_failure_names_its_own(cli
     results = reply["results"]
     assert [r["ok"] for r in results] == [True, False]
     assert results[0].get("statements", 1) == 1 and results[1]["error"]["class"] == "ZeroDivide"
+
+
+# -- workspace leases: resuming a workspace after the connection broke -------------
+
+HEX = set("0123456789abcdef")
+
+
+def connect(image, resume: object = None) -> tuple[RawClient, dict]:
+    raw = RawClient(image.port)
+    reply = raw.hello(image.token, resume)
+    assert reply["ok"], reply
+    return raw, reply
+
+
+def resume_of(reply: dict) -> dict:
+    return {"workspace": reply["workspace"], "token": reply["resumeToken"]}
+
+
+def workspace_counts(raw: RawClient) -> tuple[int, int]:
+    counts = raw.request({"id": "ping", "op": "ping"})["workspaces"]
+    return counts["attached"], counts["detached"]
+
+
+def wait_for(condition, what: str, deadline: float = 60.0):
+    """Poll until condition() answers something true. The deadline is only
+    there so that a broken server fails the test instead of hanging it: a
+    correct one gets there in a fraction of it, however slow the machine."""
+    end = time.monotonic() + deadline
+    while True:
+        answer = condition()
+        if answer:
+            return answer
+        assert time.monotonic() < end, f"still waiting, after {deadline:g} s, for {what}"
+        time.sleep(0.05)
+
+
+def value_of(raw: RawClient, code: str) -> str:
+    reply = raw.request({"id": "v", "op": "eval", "code": code})
+    assert reply["ok"], reply
+    return reply["value"]
+
+
+def test_hello_offers_a_resume_token_and_the_lease(shared_image):
+    first, hello = connect(shared_image)
+    second, other = connect(shared_image)
+    for reply in (hello, other):
+        assert len(reply["resumeToken"]) == 32 and set(reply["resumeToken"]) <= HEX
+        assert reply["lease"] == 300 and reply["resumed"] is False
+    assert hello["resumeToken"] != other["resumeToken"] and hello["workspace"] != other["workspace"]
+    first.close()
+    second.close()
+
+
+def test_resume_after_closing_the_socket_keeps_the_variables(image):
+    first, hello = connect(image)
+    first.request({"id": 1, "op": "eval", "code": "kept := 6 * 7", "declare": ["kept"]})
+    watcher, _ = connect(image)
+    assert workspace_counts(watcher) == (2, 0)
+    first.close()
+    wait_for(lambda: workspace_counts(watcher) == (1, 1), "the closed connection's workspace to be detached")
+    again, reply = connect(image, resume_of(hello))
+    assert reply["resumed"] is True and reply["workspace"] == hello["workspace"]
+    assert reply["resumeToken"] != hello["resumeToken"] and len(reply["resumeToken"]) == 32
+    assert value_of(again, "kept") == "42"
+    assert workspace_counts(watcher) == (2, 0)
+    again.close()
+    watcher.close()
+
+
+def test_a_wrong_token_or_an_unknown_workspace_gives_a_fresh_one(shared_image):
+    owner, hello = connect(shared_image)
+    owner.request({"id": 1, "op": "eval", "code": "mine := 1", "declare": ["mine"]})
+    wrong = "0" * 32 if hello["resumeToken"] != "0" * 32 else "1" * 32
+    attempts = [
+        {"workspace": hello["workspace"], "token": wrong},
+        {"workspace": "w999999", "token": wrong},
+        {"workspace": "w999999", "token": hello["resumeToken"]},
+        {"workspace": hello["workspace"]},
+        {"workspace": hello["workspace"], "token": 7},
+        "w1",
+        [hello["workspace"], hello["resumeToken"]],
+    ]
+    replies = []
+    for resume in attempts:
+        stranger, reply = connect(shared_image, resume)
+        assert reply["resumed"] is False, resume
+        assert reply["workspace"] != hello["workspace"]
+        assert stranger.request({"id": 2, "op": "eval", "code": "mine"})["error"]["kind"] == "undeclared"
+        replies.append(reply)
+        stranger.close()
+    # Nothing tells a wrong token from a workspace that does not exist.
+    shape = {key: type(value) for key, value in replies[0].items()}
+    for reply in replies:
+        assert {key: type(value) for key, value in reply.items()} == shape
+        different = {key for key in reply if reply[key] != replies[0][key]}
+        assert different <= {"workspace", "resumeToken"}
+    assert set(hello) == set(replies[0])
+    # The owner was not disturbed, and its token still works.
+    assert value_of(owner, "mine") == "1"
+    owner.close()
+    again, reply = connect(shared_image, resume_of(hello))
+    assert reply["resumed"] is True and value_of(again, "mine") == "1"
+    again.close()
+
+
+def test_the_new_resume_token_replaces_the_old(shared_image):
+    first, hello = connect(shared_image)
+    first.request({"id": 1, "op": "eval", "code": "v := 1", "declare": ["v"]})
+    first.close()
+    second, resumed = connect(shared_image, resume_of(hello))
+    assert resumed["resumed"] is True
+    second.close()
+    third, stale = connect(shared_image, resume_of(hello))
+    assert stale["resumed"] is False and stale["workspace"] != hello["workspace"]
+    third.close()
+    fourth, current = connect(shared_image, resume_of(resumed))
+    assert current["resumed"] is True and current["workspace"] == hello["workspace"]
+    assert value_of(fourth, "v") == "1"
+    fourth.close()
+
+
+def start_a_loop(raw: RawClient, watcher: RawClient, probe: str) -> None:
+    """Have raw run an endless loop that counts in n and sets stopped when it
+    is unwound; wait (through a global that watcher can read) until it runs."""
+    raw.request({"id": 1, "op": "eval", "code": "n := 0. stopped := false", "declare": ["n", "stopped"]})
+    raw.send({"id": 2, "op": "eval", "declare": ["n", "stopped"],
+              "code": f"Smalltalk at: #{probe} put: true. [[true] whileTrue: [n := n + 1]] ensure: [stopped := true]"})
+    wait_for(lambda: value_of(watcher, f"Smalltalk at: #{probe} ifAbsent: [false]") == "true", "the loop to start")
+    watcher.request({"id": 3, "op": "eval", "code": f"Smalltalk removeKey: #{probe}"})
+
+
+def assert_the_loop_stopped(raw: RawClient) -> None:
+    wait_for(lambda: value_of(raw, "stopped") == "true", "the loop to be unwound")
+    count = value_of(raw, "n")
+    time.sleep(0.3)
+    assert value_of(raw, "n") == count  # nothing counts any more
+
+
+def test_resume_while_the_old_connection_is_open_takes_the_workspace_over(image):
+    old, hello = connect(image)
+    watcher, _ = connect(image)
+    start_a_loop(old, watcher, "StuiLeaseProbeTakeOver")
+    new, reply = connect(image, resume_of(hello))
+    assert reply["resumed"] is True and reply["workspace"] == hello["workspace"]
+    assert old.is_closed_by_server()  # and the loop's reply is lost with it
+    assert_the_loop_stopped(new)
+    assert workspace_counts(watcher) == (2, 0)
+    old.close()
+    new.close()
+    watcher.close()
+
+
+def test_an_evaluation_running_when_its_connection_is_cut_is_stopped(image):
+    cut, hello = connect(image)
+    watcher, _ = connect(image)
+    cut.request({"id": 0, "op": "eval", "code": "kept := 'still here'", "declare": ["kept"]})
+    start_a_loop(cut, watcher, "StuiLeaseProbeCut")
+    cut.close()
+    wait_for(lambda: workspace_counts(watcher) == (1, 1), "the cut connection's workspace to be detached")
+    again, reply = connect(image, resume_of(hello))
+    assert reply["resumed"] is True
+    assert_the_loop_stopped(again)
+    assert value_of(again, "kept") == "'still here'"
+    again.close()
+    watcher.close()
+
+
+def test_a_workspace_whose_lease_expired_is_gone(gst_install, server_image):
+    from stui_repl.launcher import launch
+
+    running = launch(gst_install, lease=1)
+    try:
+        first, hello = connect(running)
+        assert hello["lease"] == 1
+        first.request({"id": 1, "op": "eval", "code": "x := 1", "declare": ["x"]})
+        watcher, _ = connect(running)
+        assert workspace_counts(watcher) == (2, 0)
+        first.close()
+        # (1, 1) while the lease runs, then (1, 0): only expiry leads there.
+        wait_for(lambda: workspace_counts(watcher) == (1, 0), "the lease to expire")
+        again, reply = connect(running, resume_of(hello))
+        assert reply["resumed"] is False and reply["workspace"] != hello["workspace"]
+        assert again.request({"id": 2, "op": "eval", "code": "x"})["error"]["kind"] == "undeclared"
+        assert workspace_counts(watcher) == (2, 0)
+        again.close()
+        watcher.close()
+    finally:
+        running.stop()
+
+
+def test_a_lease_of_zero_releases_the_workspace_at_once(gst_install, server_image):
+    from stui_repl.launcher import launch
+
+    running = launch(gst_install, lease=0)
+    try:
+        first, hello = connect(running)
+        assert hello["lease"] == 0
+        watcher, _ = connect(running)
+        first.close()
+        wait_for(lambda: workspace_counts(watcher) == (1, 0), "the workspace to be released")
+        again, reply = connect(running, resume_of(hello))
+        assert reply["resumed"] is False
+        again.close()
+        watcher.close()
+    finally:
+        running.stop()
+
+
+def start_server_directly(gst_install, server_image, settings: dict) -> subprocess.CompletedProcess:
+    from stui_repl.launcher import START_SCRIPT
+
+    return subprocess.run(
+        gst_install.command(str(START_SCRIPT), image=server_image), env=gst_install.environ(),
+        input=json.dumps(settings) + "\n", capture_output=True, text=True, timeout=60, check=False,
+    )
+
+
+@pytest.mark.parametrize("token", [None, "", "short"])
+def test_a_non_loopback_address_without_a_token_is_refused(gst_install, server_image, token):
+    settings: dict = {"host": "0.0.0.0", "port": 0}
+    if token is not None:
+        settings["token"] = token
+    done = start_server_directly(gst_install, server_image, settings)
+    assert done.returncode != 0
+    assert "LISTENING" not in done.stdout
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert lines and "refusing to listen on 0.0.0.0" in lines[-1] and "loopback" in lines[-1], done.stderr
+
+
+def test_the_launcher_reports_the_refusal_in_one_line(gst_install, server_image):
+    from stui_repl.launcher import _start
+
+    with pytest.raises(ImageUnreachable) as caught:
+        _start(gst_install, server_image, "0.0.0.0", 0, "", 30.0)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith("the image did not start: stui server: refusing to listen on 0.0.0.0 without a token")
+
+
+@pytest.mark.parametrize("settings, complaint", [
+    ({"lease": -1}, "lease must be"),
+    ({"lease": "long"}, "lease must be"),
+    ({"host": ""}, "host must be"),
+    ({"port": "x"}, "port must be"),
+])
+def test_bad_settings_are_refused_before_listening(gst_install, server_image, settings, complaint):
+    done = start_server_directly(gst_install, server_image, {"host": "127.0.0.1", "port": 0, "token": "t" * 32, **settings})
+    assert done.returncode != 0 and "LISTENING" not in done.stdout
+    assert complaint in done.stderr
+
+
+def listening_addresses(port: int) -> set[str]:
+    """The local addresses of the listening TCP sockets on port (Linux)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            local, state = row.split()[1], row.split()[3]
+            address, port_hex = local.split(":")
+            if state == "0A" and int(port_hex, 16) == port:
+                found.add(address)
+    return found
+
+
+def test_localhost_means_the_loopback_interface(gst_install, server_image):
+    """gst's IPAddress fromString: reads 'localhost' (any name) as 0.0.0.0."""
+    from stui_repl.launcher import launch
+
+    if not os.path.exists("/proc/net/tcp"):
+        pytest.skip("needs /proc/net/tcp to see where the server listens")
+    running = launch(gst_install, host="localhost")
+    try:
+        addresses = listening_addresses(running.port)
+        assert addresses and all(address in ("0100007F", "00000000000000000000000001000000") for address in addresses), addresses
+        raw, _ = connect(running)
+        assert value_of(raw, "3 + 4") == "7"
+        raw.close()
+    finally:
+        running.stop()
+
+
+def test_stui_serve_passes_its_lease_to_the_server(server_image, tmp_path):
+    token_file = tmp_path / "token"
+    serving = subprocess.Popen(
+        [sys.executable, "-m", "stui_repl", "serve", "--lease", "1.5", "--token-file", str(token_file)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1],
+    )
+    try:
+        ready, _, _ = select.select([serving.stdout], [], [], 120)
+        address = serving.stdout.readline().strip() if ready else ""  # printed once it listens
+        assert address, "stui serve printed no address"
+        raw = RawClient(int(address.rsplit(":", 1)[1]))
+        reply = raw.hello(token_file.read_text().strip())
+        assert reply["ok"] and reply["lease"] == 1.5
+        raw.close()
+    finally:
+        serving.terminate()
+        serving.wait(30)
+        serving.stdout.close()
+        serving.stderr.close()
+
+
+@pytest.mark.parametrize("lease", ["-1", "nan", "inf", "soon"])
+def test_stui_serve_refuses_a_bad_lease(lease):
+    done = run_stui("serve", "--lease", lease, timeout=30)
+    assert done.returncode == 2 and "LISTENING" not in done.stdout
+    assert "--lease" in done.stderr and len(done.stderr.strip().splitlines()) == 1
