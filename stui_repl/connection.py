@@ -11,6 +11,7 @@ holds `lock`.
 from __future__ import annotations
 
 import collections
+import select
 import selectors
 import socket
 import threading
@@ -109,6 +110,17 @@ class Connection:
     def request(self, message: dict[str, Any], *, timeout: float | None = None) -> dict[str, Any]:
         with self.lock:
             return self.wait(self.send(message), timeout=timeout)
+
+    def closed_by_peer(self) -> bool:
+        """Has the other end closed the socket? A cheap look that neither reads nor waits."""
+        with self.lock:
+            try:
+                readable, _, _ = select.select([self._sock], [], [], 0)
+                return bool(readable) and self._sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+            except BlockingIOError:
+                return False
+            except (OSError, ValueError):
+                return True
 
     def ping(self, timeout: float) -> bool:
         """Whether the image answers within `timeout`; False also when the connection is gone."""

@@ -58,11 +58,19 @@ class LinkKeeper:
     # -- noticing ---------------------------------------------------------------------
 
     def _beat(self) -> None:
+        last = time.monotonic()
         while not self._stopping:
+            # Short naps, so that a `:set heartbeat` takes effect at once and
+            # a closed socket or a dead embedded image is noticed at once.
+            self._wake.wait(0.25)
+            if self._stopping:
+                return
+            self._look()
             interval = float(self.workbench.settings["heartbeat"])
-            self._wake.wait(interval if interval > 0 else 1.0)
-            self._wake.clear()
-            if self._stopping or interval <= 0 or not self.idle or self.state != CONNECTED:
+            if self._stopping or interval <= 0 or time.monotonic() - last < interval:
+                continue
+            last = time.monotonic()
+            if not self.idle or self.state != CONNECTED:
                 continue
             link = self.workbench.link
             if link is None:
@@ -77,6 +85,24 @@ class LinkKeeper:
             if not alive and self.workbench.link is link and self.idle:
                 where = "the embedded image" if link.embedded else f"the image at {link.connection.address}"
                 self.lost(f"{where} stopped answering")
+
+    def _look(self) -> None:
+        """Between pings: what can be seen without asking the image."""
+        link = self.workbench.link
+        if link is None or not self.idle or self.state != CONNECTED:
+            return
+        if link.embedded and not link.image_alive:
+            self.lost("the embedded image exited")
+            return
+        lock = link.connection.lock
+        if lock.acquire(blocking=False):
+            try:
+                closed = link.connection.closed_by_peer()
+            finally:
+                lock.release()
+            if closed and self.workbench.link is link and self.idle:
+                where = "the embedded image" if link.embedded else f"the image at {link.connection.address}"
+                self.lost(f"{where} closed the connection")
 
     def lost(self, reason: str) -> None:
         """The link is broken: say so once and start healing in the background."""

@@ -67,7 +67,7 @@ def test_the_repl_restarts_its_image_when_it_dies_while_idle(server_image):
     type_line(child, ":set heartbeat 1", "heartbeat = 1")
     type_line(child, "x := 41", "41")
     os.kill(gst_child_of(child.pid), signal.SIGKILL)
-    child.screen.expect("the embedded image stopped answering; reconnecting")
+    child.screen.expect("the embedded image exited; reconnecting")
     child.screen.expect("the image died; started a new one; restored 1 variable")
     type_line(child, "x + 1", r"42\s+SmallInteger")
     leave(child)
