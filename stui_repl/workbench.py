@@ -50,6 +50,10 @@ class Workbench:
         self._vault: Any = None
         self._token: str | None = None  # for reconnecting to the same address
         self.last_restore: RestoreReport | None = None
+        # From the last link that worked, for healing after it broke.
+        self._last_ticket: tuple[str, str] | None = None
+        self._last_image_id: str | None = None
+        self._last_address: str | None = None
         # For a server on this machine started by `stui serve`: its token file.
         self.default_token: str | None = None
         self.keeper: LinkKeeper | None = None  # the REPL's; scripts have none
@@ -147,6 +151,10 @@ class Workbench:
         if self.link is not None:
             self.link.close()
         self.link = link
+        info = link.connection.info
+        self._last_ticket = link.resume_ticket()
+        self._last_image_id = info.image_id if info is not None else None
+        self._last_address = None if link.embedded else link.connection.address
         live = self.live
         self.evaluator = Evaluator(
             link.connection, scrub=live.masker if live else None, describe=live is not None
@@ -210,9 +218,10 @@ class Workbench:
         old = self.link
         live = self.live
         embedded = old.embedded if old is not None else (live is None or live.session.connection.embedded)
-        address = None if embedded else (old.connection.address if old is not None else live.session.connection.address)
-        resume = old.resume_ticket() if old is not None and not embedded else None
-        known_image = old.connection.info.image_id if old is not None and old.connection.info else None
+        address = None if embedded else (old.connection.address if old is not None else self._last_address)
+        # What the last working link said: a failed attempt has dropped the link itself.
+        resume = None if embedded else self._last_ticket
+        known_image = self._last_image_id
         hung = old is not None and old.image_alive
         if old is not None:
             old.close(patience=0.5)  # a hung embedded image is killed, not waited for

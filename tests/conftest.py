@@ -83,11 +83,11 @@ def shared_image(gst_install, server_image, stui_home: Path) -> Iterator:
     running.stop()
 
 
-def spawn_stui(*args: str, **options):
+def spawn_stui(*args: str, env_extra: dict[str, str] | None = None, **options):
     """The real stui on a pty, as a person at a terminal would start it."""
     import pexpect
 
-    env = {**os.environ, "PROMPT_TOOLKIT_NO_CPR": "1", "TERM": "xterm", "NO_COLOR": "1", "COLUMNS": "120"}
+    env = {**os.environ, "PROMPT_TOOLKIT_NO_CPR": "1", "TERM": "xterm", "NO_COLOR": "1", "COLUMNS": "120", **(env_extra or {})}
     return pexpect.spawn(
         sys.executable, ["-m", "stui_repl", *args], cwd=str(ROOT), env=env,
         encoding="utf-8", timeout=30, dimensions=(40, 120), **options,

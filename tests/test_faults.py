@@ -9,7 +9,10 @@ import sys
 import time
 
 import pexpect
+import pytest
 from conftest import ROOT, spawn_stui
+
+from stui_repl.connection import Connection
 
 
 def gst_child_of(pid: int, timeout: float = 20) -> int:
@@ -124,4 +127,103 @@ def test_ctrl_c_on_a_hung_image_gives_up_waiting_for_the_answer(server_image):
             os.kill(hung, signal.SIGKILL)
         except ProcessLookupError:
             pass
+    leave(child)
+
+
+# -- remote images, through a relay whose connections the tests cut --------------------
+
+
+@pytest.fixture
+def remote(gst_install, server_image):
+    """A served image (as `stui serve` runs one) behind a cuttable relay."""
+    from cuttable_proxy import CuttableProxy
+
+    from stui_repl.launcher import launch
+
+    images = [launch(gst_install, lease=60)]
+    proxy = CuttableProxy(images[0].port)
+
+    def restart(lease: float = 60) -> None:
+        """Stop the image and serve a new one, on another port, behind the same relay."""
+        images[-1].stop()
+        images.append(launch(gst_install, lease=lease, token=images[0].token))
+        proxy.target_port = images[-1].port
+
+    proxy.images = images
+    proxy.restart = restart
+    yield proxy
+    proxy.close()
+    for image in images:
+        image.stop()
+
+
+def start_remote(remote, *settings: str):
+    child = spawn_stui("--connect", remote.address, env_extra={"STUI_TOKEN": remote.images[0].token})
+    from test_repl import PROMPT, Screen
+
+    child.screen = Screen(child)
+    child.screen.expect_exact(PROMPT)
+    for setting in settings:
+        type_line(child, f":set {setting}", setting.split()[0])
+    return child
+
+
+def test_a_cut_connection_gets_its_workspace_back_from_the_lease(remote):
+    child = start_remote(remote)
+    type_line(child, "thing := Object new", "an Object")
+    type_line(child, "before := thing identityHash", "SmallInteger")
+    remote.cut()
+    child.screen.expect(r"closed the connection; reconnecting")
+    child.screen.expect("your workspace was still there")
+    # The same object, not one re-created from its source: the workspace was kept.
+    type_line(child, "thing identityHash = before", "true")
+    leave(child)
+
+
+def test_an_image_restarted_on_another_port_gets_the_workspace_from_the_session(remote):
+    child = start_remote(remote)
+    type_line(child, "kept := 6 * 7", r"42\s+SmallInteger")
+    remote.restart()
+    child.screen.expect("reconnecting")
+    child.screen.expect("a restarted image; restored 1 variable")
+    type_line(child, "kept", r"42\s+SmallInteger")
+    leave(child)
+
+
+def test_after_the_lease_expired_the_workspace_comes_from_the_session(remote, gst_install):
+    remote.restart(lease=1)
+    child = start_remote(remote, "reconnect_give_up 300")
+    type_line(child, "kept := 'from the file'", r"'from the file'\s+String")
+    remote.refusing = True
+    remote.cut()
+    child.screen.expect("reconnecting")
+    deadline = time.monotonic() + 60
+    image = remote.images[-1]
+    probe = Connection.open(image.host, image.port, image.token)
+    try:
+        while probe.request({"op": "ping"})["workspaces"]["detached"] != 0:
+            assert time.monotonic() < deadline, "the lease never expired"
+            time.sleep(0.1)
+    finally:
+        probe.close()
+    remote.refusing = False
+    child.screen.expect("which had let your workspace go; restored 1 variable", timeout=60)
+    type_line(child, "kept size", "13")
+    leave(child)
+
+
+def test_a_silent_server_is_given_up_on_and_reconnect_tries_again(remote):
+    child = start_remote(remote, "heartbeat 1", "heartbeat_timeout 1", "reconnect_give_up 3")
+    type_line(child, "n := 5", r"5\s+SmallInteger")
+    stopped = remote.images[-1].process.pid
+    os.kill(stopped, signal.SIGSTOP)
+    try:
+        child.screen.expect("stopped answering; reconnecting")
+        child.screen.expect(r"gave up reconnecting after \d+ s", timeout=60)
+        child.sendline("n")
+        child.screen.expect("not connected to an image: :session reconnect tries again")
+    finally:
+        os.kill(stopped, signal.SIGCONT)
+    type_line(child, ":session reconnect", "your workspace was still there")
+    type_line(child, "n + 1", r"6\s+SmallInteger")
     leave(child)

@@ -583,7 +583,7 @@ def test_resume_after_closing_the_socket_keeps_the_variables(image):
     wait_for(lambda: workspace_counts(watcher) == (1, 1), "the closed connection's workspace to be detached")
     again, reply = connect(image, resume_of(hello))
     assert reply["resumed"] is True and reply["workspace"] == hello["workspace"]
-    assert reply["resumeToken"] != hello["resumeToken"] and len(reply["resumeToken"]) == 32
+    assert reply["resumeToken"] == hello["resumeToken"]
     assert value_of(again, "kept") == "42"
     assert workspace_counts(watcher) == (2, 0)
     again.close()
@@ -626,20 +626,19 @@ def test_a_wrong_token_or_an_unknown_workspace_gives_a_fresh_one(shared_image):
     again.close()
 
 
-def test_the_new_resume_token_replaces_the_old(shared_image):
+def test_the_resume_token_stays_the_workspaces_even_when_a_reply_was_never_read(shared_image):
+    # A client that gave up waiting for a hello's reply (a stalled network)
+    # must still be able to resume with the token it has.
     first, hello = connect(shared_image)
     first.request({"id": 1, "op": "eval", "code": "v := 1", "declare": ["v"]})
     first.close()
     second, resumed = connect(shared_image, resume_of(hello))
-    assert resumed["resumed"] is True
+    assert resumed["resumed"] is True and resumed["resumeToken"] == hello["resumeToken"]
     second.close()
-    third, stale = connect(shared_image, resume_of(hello))
-    assert stale["resumed"] is False and stale["workspace"] != hello["workspace"]
+    third, again = connect(shared_image, resume_of(hello))
+    assert again["resumed"] is True and again["workspace"] == hello["workspace"]
+    assert value_of(third, "v") == "1"
     third.close()
-    fourth, current = connect(shared_image, resume_of(resumed))
-    assert current["resumed"] is True and current["workspace"] == hello["workspace"]
-    assert value_of(fourth, "v") == "1"
-    fourth.close()
 
 
 def start_a_loop(raw: RawClient, watcher: RawClient, probe: str) -> None:
