@@ -163,6 +163,9 @@ class LinkKeeper:
         self._settle(CONNECTED)
 
     def describe(self) -> str:
+        """For the toolbar and :session list: connected, reconnecting, image restarted, unreachable."""
         if self.state == RECONNECTING:
             return f"reconnecting (attempt {self.attempts})…" if self.attempts > 1 else "reconnecting…"
+        if self.state == CONNECTED and self.workbench.image_restarted:
+            return "connected, image restarted"
         return self.state

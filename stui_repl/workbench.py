@@ -54,6 +54,7 @@ class Workbench:
         self._last_ticket: tuple[str, str] | None = None
         self._last_image_id: str | None = None
         self._last_address: str | None = None
+        self.image_restarted = False  # the last healing found a new image (or workspace)
         # For a server on this machine started by `stui serve`: its token file.
         self.default_token: str | None = None
         self.keeper: LinkKeeper | None = None  # the REPL's; scripts have none
@@ -229,6 +230,7 @@ class Workbench:
         link = ImageLink.open(address, self._token, resume=resume, timeout=timeout)
         self._adopt(link)
         info = link.connection.info
+        self.image_restarted = not (info is not None and info.resumed)
         if info is not None and info.resumed:
             return f"reconnected to {address}: your workspace was still there"
         if live is not None:

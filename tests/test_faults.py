@@ -73,6 +73,7 @@ def test_the_repl_restarts_its_image_when_it_dies_while_idle(server_image):
     child.screen.expect("the embedded image exited; reconnecting")
     child.screen.expect("the image died; started a new one; restored 1 variable")
     type_line(child, "x + 1", r"42\s+SmallInteger")
+    type_line(child, ":session", r"connected, image\s+restarted")
     leave(child)
 
 
