@@ -36,6 +36,7 @@ modes:
   stui setup                 install GNU Smalltalk and build the server image now
   stui session COMMAND       list, show, delete, rename, export or import sessions
   stui key rotate            re-encrypt every session's secrets with a new key
+  stui config [--example]    the settings and where each comes from; a documented config file
 
 exit status: 0 success, 1 Smalltalk error (or an internal one), 2 usage error,
   3 no image reachable, 130 interrupted.
@@ -50,7 +51,7 @@ class _Parser(argparse.ArgumentParser):
 
     def with_debug(self) -> _Parser:
         """Every command takes --debug (main() looks for it before parsing)."""
-        self.add_argument("--debug", action="store_true", help="show tracebacks for internal errors")
+        self.add_argument("--debug", action="store_true", help="show tracebacks for internal errors, and the wire traffic (secrets masked)")
         return self
 
 
@@ -72,6 +73,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--token-file", metavar="FILE", help="read the server token from FILE (else STUI_TOKEN, else the session's, else stui's own token file)")
     parser.add_argument("--embedded", action="store_true", help="use a fresh embedded image even if the session remembers another")
     parser.add_argument("--session", metavar="NAME", help="use session NAME (default: 'default' at a terminal, none for scripts)")
+    parser.add_argument("--vi", action="store_true", help="vi key bindings at the prompt (the edit_mode setting)")
+    parser.add_argument("--no-color", action="store_true", help="no colours (as the NO_COLOR environment variable)")
+    return parser.with_debug()
+
+
+def build_config_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="stui config", description="Show the settings and where each comes from, or the configuration file.")
+    show = parser.add_mutually_exclusive_group()
+    show.add_argument("--example", action="store_true", help="print a configuration file with every setting documented")
+    show.add_argument("--path", action="store_true", help="print where the configuration file is")
     return parser.with_debug()
 
 
@@ -155,6 +166,35 @@ def _notify(message: str) -> None:
     print(f"stui: {message}", file=sys.stderr, flush=True)
 
 
+def flags_of(args: argparse.Namespace) -> dict[str, object]:
+    """Settings the command line fixes: the top layer over session and configuration."""
+    return {"edit_mode": "vi"} if getattr(args, "vi", False) else {}
+
+
+def wants_color(args: argparse.Namespace) -> bool:
+    return not (getattr(args, "no_color", False) or os.environ.get("NO_COLOR"))
+
+
+def config_command(argv: Sequence[str]) -> int:
+    from . import config
+    from .preferences import Settings
+    from .render import PlainRenderer
+
+    args = build_config_parser().parse_args(argv)
+    if args.example:
+        sys.stdout.write(config.example())
+        return EXIT_OK
+    if args.path:
+        print(config.config_path())
+        return EXIT_OK
+    configured, problems = config.load()
+    for problem in problems:
+        _notify(problem)
+    rows = [(name, value, source) for name, value, source, _help in Settings(configured).rows()]
+    PlainRenderer().table(f"settings ({config.config_path()})", ("name", "value", "from"), rows)
+    return EXIT_OK
+
+
 def open_workbench(args: argparse.Namespace, *, session: str | None, record_history: bool):  # -> Workbench
     """Load the session (if any) and attach it to its image, or the one the flags name."""
     from .image_link import parse_address
@@ -164,7 +204,20 @@ def open_workbench(args: argparse.Namespace, *, session: str | None, record_hist
         raise UsageError("--connect and --embedded contradict each other")
     if args.connect:
         parse_address(args.connect)  # a bad address is a usage error before anything starts
-    bench = Workbench(progress=_progress, notify=_notify, record_history=record_history, vault_factory=_vault_factory)
+    from . import config
+
+    configured, problems = config.load()
+    for problem in problems:
+        _notify(problem)
+    bench = Workbench(
+        progress=_progress, notify=_notify, record_history=record_history, vault_factory=_vault_factory,
+        config=configured, flags=flags_of(args),
+    )
+    if getattr(args, "debug", False):
+        from . import connection
+        from .wire_trace import WireTrace
+
+        connection.TRACE = WireTrace(lambda: bench.live.masker if bench.live is not None else None)
     if session is not None:
         bench.use_session(bench.load_session(session))
     bench.default_token = fallback_token()
@@ -206,7 +259,7 @@ def run_interactive(args: argparse.Namespace) -> int:
 
     bench = open_workbench(args, session=args.session or "default", record_history=True)
     try:
-        return Repl(bench).run()
+        return Repl(bench, color=wants_color(args)).run()
     finally:
         bench.close()
 
@@ -442,6 +495,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return session_command(argv[1:])
         if argv[:1] == ["key"]:
             return key_command(argv[1:])
+        if argv[:1] == ["config"]:
+            return config_command(argv[1:])
         args = build_parser().parse_args(argv)
         if args.file is None and args.code is None and sys.stdin.isatty():
             if args.format != "text":

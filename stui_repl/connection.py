@@ -23,6 +23,9 @@ from .errors import ConnectionLost, ImageUnreachable
 
 RECV_SIZE = 1 << 16
 
+# --debug sets this to a wire_trace.WireTrace: called with (">" or "<", address, message).
+TRACE: Callable[[str, str, dict[str, Any]], None] | None = None
+
 
 class Connection:
     """One authenticated client connection (one workspace on the server)."""
@@ -77,6 +80,8 @@ class Connection:
     def _assign_id(self, message: dict[str, Any]) -> int:
         self._next_id += 1
         message["id"] = self._next_id
+        if TRACE is not None:
+            TRACE(">", self.address, message)
         return self._next_id
 
     def send(self, message: dict[str, Any]) -> int:
@@ -142,6 +147,8 @@ class Connection:
             self._store(wire.decode(line))
 
     def _store(self, reply: dict[str, Any]) -> None:
+        if TRACE is not None:
+            TRACE("<", self.address, reply)
         self._replies[reply.get("id")] = reply
 
     def discard(self, request_id: int) -> None:

@@ -101,6 +101,7 @@ PREFERENCES: tuple[Preference, ...] = (
         choices=("auto", "on", "off"),
     ),
     Preference("complete_while_typing", False, "offer completions as you type, not only on Tab"),
+    Preference("pager", "auto", "auto shows a result taller than the screen through $PAGER (less -R without it); off never", choices=("auto", "off")),
     Preference("history_limit", 10_000, "inputs kept in the session's history", minimum=0),
     Preference("autosave", 30, "seconds between automatic saves of the session (0: only on exit and :session save)", minimum=0),
     Preference("heartbeat", 5, "seconds between pings of an idle image, to notice a lost one (0: no pings)", minimum=0),

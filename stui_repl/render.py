@@ -8,8 +8,9 @@ renderer is made: the scripted path must stay quick to start.
 from __future__ import annotations
 
 import json
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from .wire import EvalResult, RemoteError
@@ -95,12 +96,30 @@ class JsonRenderer(PlainRenderer):
 class RichRenderer(PlainRenderer):
     """Colour for people: values with their class dimmed, errors in red."""
 
-    def __init__(self, console: Any = None) -> None:
+    def __init__(self, console: Any = None, *, color: bool = True) -> None:
         from rich.console import Console
 
         super().__init__()
-        self.console = console or Console(highlight=False, soft_wrap=True)
-        self.err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+        self.console = console or Console(highlight=False, soft_wrap=True, no_color=not color)
+        # Errors and notices go to stderr, as on the command line.
+        self.err_console = Console(stderr=True, highlight=False, soft_wrap=True, no_color=not color)
+
+    def page(self, show: Callable[[], None], *, command: str) -> None:
+        """Run show() with its output going through a pager (the text keeps its styles)."""
+        import subprocess
+
+        with self.console.capture() as captured:
+            show()
+        environment = {**os.environ, "LESS": os.environ.get("LESS", "-R")}
+        try:
+            subprocess.run(command, shell=True, input=captured.get(), text=True, env=environment, check=False)
+        except OSError:
+            self.console.out(captured.get(), end="")
+
+    def height_of(self, text: str) -> int:
+        """How many screen lines text takes, wrapped at the console's width."""
+        width = max(self.console.width, 1)
+        return sum(max(1, -(-len(line) // width)) for line in text.split("\n"))
 
     def output(self, text: str) -> None:
         if text:
@@ -123,9 +142,10 @@ class RichRenderer(PlainRenderer):
     def error(self, error: RemoteError, *, where: str = "") -> None:
         from rich.text import Text
 
-        self.console.print(Text(where + error.one_line(with_location=not where), style="bold red"))
+        self.console.file.flush()
+        self.err_console.print(Text(where + error.one_line(with_location=not where), style="bold red"))
         if error.stack:
-            self.console.print(Text("  (:trace shows the stack)", style="dim"))
+            self.err_console.print(Text("  (:trace shows the stack)", style="dim"))
 
     def trace(self, error: RemoteError) -> None:
         from rich.text import Text
@@ -142,12 +162,14 @@ class RichRenderer(PlainRenderer):
     def warning(self, text: str) -> None:
         from rich.text import Text
 
-        self.console.print(Text(f"warning: {text}", style="yellow"))
+        self.console.file.flush()
+        self.err_console.print(Text(f"warning: {text}", style="yellow"))
 
     def problem(self, text: str) -> None:
         from rich.text import Text
 
-        self.console.print(Text(text, style="bold red"))
+        self.console.file.flush()
+        self.err_console.print(Text(text, style="bold red"))
 
     def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
         from rich.table import Table

@@ -14,6 +14,7 @@ settings changed with `:set` apply from the next prompt.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -27,6 +28,7 @@ from prompt_toolkit.filters import has_focus
 from prompt_toolkit.history import History, InMemoryHistory
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.lexers import PygmentsLexer
+from prompt_toolkit.output import ColorDepth
 from pygments.lexers.smalltalk import SmalltalkLexer
 
 from . import __version__, meta, scanner
@@ -128,9 +130,10 @@ def _key_bindings(settings: Callable[[], Settings]) -> KeyBindings:
 
 
 class Repl:
-    def __init__(self, workbench: Workbench, renderer: RichRenderer | None = None) -> None:
+    def __init__(self, workbench: Workbench, renderer: RichRenderer | None = None, *, color: bool = True) -> None:
         self.workbench = workbench
-        self.renderer = renderer or RichRenderer()
+        self.color = color
+        self.renderer = renderer or RichRenderer(color=color)
         self.context = meta.Context(
             None, self.renderer, workbench=workbench, ask_secret=self._ask_secret, confirm=self._confirm
         )
@@ -162,6 +165,8 @@ class Repl:
             prompt_continuation=lambda width, line_number, wrap_count: CONTINUATION.rjust(width),
             bottom_toolbar=self._toolbar,
             enable_history_search=True,
+            enable_open_in_editor=True,  # Ctrl-X Ctrl-E (emacs) or v (vi): edit the input in $EDITOR
+            color_depth=None if self.color else ColorDepth.MONOCHROME,
         )
 
     def _apply_settings(self) -> None:
@@ -223,17 +228,31 @@ class Repl:
             self.renderer.warning(text + " (:defects lists them)")
 
     def _show(self, unit: scanner.Unit, result: EvalResult, source: str) -> None:
-        self.renderer.output(result.output)
         if result.ok:
-            if result.defined:
-                self.renderer.info("defined " + ", ".join(result.defined))
-            elif unit.kind == "statement":
-                self.renderer.value(result)
+            if self._tall(result):
+                self.renderer.page(lambda: self._show_result(unit, result), command=_pager_command())
+            else:
+                self._show_result(unit, result)
             return
+        self.renderer.output(result.output)
         assert result.error is not None
         self.context.last_error = result.error
         self.renderer.error(result.error)
         self._point_at(result.error, source)
+
+    def _show_result(self, unit: scanner.Unit, result: EvalResult) -> None:
+        self.renderer.output(result.output)
+        if result.defined:
+            self.renderer.info("defined " + ", ".join(result.defined))
+        elif unit.kind == "statement":
+            self.renderer.value(result)
+
+    def _tall(self, result: EvalResult) -> bool:
+        """Taller than the screen, and a pager is wanted and possible."""
+        if self.workbench.settings["pager"] != "auto" or not self.renderer.console.is_terminal:
+            return False
+        text = result.output + (result.value or "") + f"  {result.value_class or ''}"
+        return self.renderer.height_of(text) > self.renderer.console.height - 2
 
     def _point_at(self, error: RemoteError, source: str) -> None:
         """Show the line of a compile error with a caret under the column."""
@@ -334,6 +353,12 @@ class Repl:
             except ConnectionLost as exc:
                 self.keeper.lost(str(exc))
         return EXIT_OK
+
+
+def _pager_command() -> str:
+    import shutil
+
+    return os.environ.get("PAGER") or ("less" if shutil.which("less") else "more")
 
 
 class EvaluationLost(ConnectionLost):

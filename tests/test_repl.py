@@ -38,6 +38,7 @@ class Screen:
     def __init__(self, child: pexpect.spawn) -> None:
         self.child = child
         self.text = ""
+        self.raw = ""  # with the escape sequences, for tests about colour
         self.pos = 0
 
     def expect(self, pattern: str, timeout: float = 30) -> re.Match:
@@ -51,9 +52,11 @@ class Screen:
             if time.monotonic() > deadline:
                 raise AssertionError(f"{pattern!r} not seen; screen ends with {self.text[-400:]!r}")
             try:
-                self.text += ANSI.sub("", self.child.read_nonblocking(4096, timeout=0.2))
+                chunk = self.child.read_nonblocking(4096, timeout=0.2)
             except pexpect.TIMEOUT:
-                pass
+                continue
+            self.raw += chunk
+            self.text += ANSI.sub("", chunk)
 
     def expect_exact(self, text: str, timeout: float = 30) -> re.Match:
         return self.expect(re.escape(text), timeout)

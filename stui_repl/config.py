@@ -1,0 +1,70 @@
+"""The configuration file: every preference's default for this person.
+
+`$XDG_CONFIG_HOME/stui/config.toml` (or `$STUI_HOME/config/config.toml`)
+holds a `[preferences]` table with the keys of preferences.PREFERENCES. A
+session's own preferences override it and command-line flags override both
+(preferences.Settings). A bad file or value never stops stui: each problem is
+one line naming the file and the key, and the default stands in.
+`stui config --example` prints a file with every setting documented, made
+from the same table, so the example cannot fall behind the program.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from . import paths
+from .preferences import PREFERENCES, validated
+
+
+def config_path() -> Path:
+    return paths.config_dir() / "config.toml"
+
+
+def load(path: Path | None = None) -> tuple[dict[str, Any], list[str]]:
+    """The preferences the file sets, and one message per problem in it."""
+    path = path or config_path()
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        return {}, []
+    except (OSError, UnicodeDecodeError) as exc:
+        return {}, [f"{path}: cannot be read ({getattr(exc, 'strerror', None) or exc}); using the defaults"]
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        return {}, [f"{path}: not valid TOML ({exc}); using the defaults"]
+    problems = [f"{path}: unknown table or key {key!r}; ignored" for key in data if key != "preferences"]
+    table = data.get("preferences", {})
+    if not isinstance(table, dict):
+        return {}, [*problems, f"{path}: [preferences] must be a table; using the defaults"]
+    good, bad = validated(table, where=f"{path}, [preferences]")
+    return good, problems + bad
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def example() -> str:
+    """A commented config.toml: every setting, what it does, what it allows, its default."""
+    lines = [
+        "# stui's configuration: the defaults of every setting, for every session.",
+        f"# stui reads it from {config_path()} (with STUI_HOME: $STUI_HOME/config/config.toml).",
+        "# A session's own settings (:set NAME VALUE) override these, and command-line",
+        "# flags (--vi, --no-color) override both. Uncomment a line to change it.",
+        "",
+        "[preferences]",
+    ]
+    for preference in PREFERENCES:
+        lines.append("")
+        lines.append(f"# {preference.help}.")
+        lines.append(f"# Allowed: {preference.allowed()}.")
+        lines.append(f"# {preference.name} = {_toml_value(preference.default)}")
+    return "\n".join(lines) + "\n"
