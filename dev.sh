@@ -65,6 +65,10 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q -e ".$extras"
   touch "$stamp"
 fi
+# An editable install leaves out data files: link the man page where a
+# regular install puts it, so `man stui` finds it with .venv/bin on PATH.
+mkdir -p .venv/share/man/man1
+ln -sf "$PWD/man/stui.1" .venv/share/man/man1/stui.1
 
 if [ "$verb" = test ]; then
   missing=""
