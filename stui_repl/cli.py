@@ -41,7 +41,7 @@ modes:
 exit status: 0 success, 1 Smalltalk error (or an internal one), 2 usage error,
   3 no image reachable, 130 interrupted.
 environment: STUI_HOME, STUI_GST, STUI_TOKEN, STUI_PASSPHRASE, STUI_NEW_PASSPHRASE, NO_COLOR,
-  XDG_CONFIG_HOME, XDG_STATE_HOME, XDG_CACHE_HOME.
+  PAGER, EDITOR, XDG_CONFIG_HOME, XDG_STATE_HOME, XDG_CACHE_HOME.
 """
 
 

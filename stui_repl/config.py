@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import paths
-from .preferences import PREFERENCES, validated
+from .preferences import PREFERENCES, Preference, validated
 
 
 def config_path() -> Path:
@@ -52,6 +52,17 @@ def _toml_value(value: Any) -> str:
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def _allowed_in_toml(preference: Preference) -> str:
+    """What `allowed()` says, spelled as TOML values (`:set` takes on/off, a file true/false)."""
+    if preference.kind == "bool":
+        return "true or false"
+    if preference.choices:
+        return " or ".join(_toml_value(choice) for choice in preference.choices)
+    if preference.known is not None:
+        return 'a Pygments style name, such as "monokai" (:set theme lists them)'
+    return preference.allowed()
+
+
 def example() -> str:
     """A commented config.toml: every setting, what it does, what it allows, its default."""
     lines = [
@@ -64,7 +75,7 @@ def example() -> str:
     ]
     for preference in PREFERENCES:
         lines.append("")
-        lines.append(f"# {preference.help}.")
-        lines.append(f"# Allowed: {preference.allowed()}.")
+        lines.append(f"# {preference.help[:1].upper()}{preference.help[1:]}.")
+        lines.append(f"# Allowed: {_allowed_in_toml(preference)}.")
         lines.append(f"# {preference.name} = {_toml_value(preference.default)}")
     return "\n".join(lines) + "\n"

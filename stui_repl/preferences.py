@@ -25,7 +25,7 @@ class Preference:
     choices: tuple[str, ...] = ()
     minimum: int | None = None
     # For settings whose allowed values are only known at run time (colour themes).
-    check: Callable[[str], bool] | None = None
+    known: Callable[[], list[str]] | None = None
 
     @property
     def kind(self) -> str:
@@ -42,7 +42,7 @@ class Preference:
             return "on or off"
         if self.kind == "int":
             return f"a whole number of at least {self.minimum}" if self.minimum is not None else "a whole number"
-        return "a name (see :set for the list)" if self.check else "any text"
+        return f"a name (:set {self.name} lists them)" if self.known else "any text"
 
     def parse(self, text: str) -> Any:
         """A value typed at `:set` (always text) into the setting's type."""
@@ -73,7 +73,7 @@ class Preference:
             kind_ok = False
         if kind_ok and self.minimum is not None and value < self.minimum:
             kind_ok = False
-        if kind_ok and self.check is not None and not self.check(value):
+        if kind_ok and self.known is not None and value not in self.known():
             kind_ok = False
         if not kind_ok:
             raise PreferenceError(f"{self.name} must be {self.allowed()}, not {value!r}")
@@ -85,15 +85,15 @@ class Preference:
         return str(value)
 
 
-def _is_pygments_style(name: str) -> bool:
+def _pygments_styles() -> list[str]:
     from pygments.styles import get_all_styles
 
-    return name in set(get_all_styles())
+    return sorted(get_all_styles())
 
 
 PREFERENCES: tuple[Preference, ...] = (
     Preference("edit_mode", "emacs", "key bindings at the prompt", choices=("emacs", "vi")),
-    Preference("theme", "default", "colour theme for highlighting (a Pygments style name)", check=_is_pygments_style),
+    Preference("theme", "default", "colour theme for highlighting (a Pygments style name)", known=_pygments_styles),
     Preference("toolbar", True, "show the bottom toolbar"),
     Preference(
         "multiline", "auto",
@@ -162,6 +162,15 @@ class Settings:
             if name in layer:
                 return label
         return "default"
+
+    def values_of(self, name: str) -> list[str]:
+        """The values :set NAME accepts, when they can be listed."""
+        preference = lookup(name)
+        if preference.choices:
+            return list(preference.choices)
+        if preference.kind == "bool":
+            return ["on", "off"]
+        return preference.known() if preference.known else []
 
     def rows(self, names: Iterable[str] | None = None) -> list[tuple[str, str, str, str]]:
         """(name, value, where it comes from, help) for `:set`."""

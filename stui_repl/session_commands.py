@@ -312,10 +312,9 @@ def _complete_set(context: Context | None, typed: str) -> list[str]:
     words = typed.split(" ")
     if len(words) <= 1:
         return [p.name for p in preferences.PREFERENCES if p.name.startswith(words[0])]
-    preference = preferences.BY_NAME.get(words[0])
-    if preference is None or len(words) != 2:
+    if words[0] not in preferences.BY_NAME or len(words) != 2:
         return []
-    values = list(preference.choices) or (["on", "off"] if preference.kind == "bool" else [])
+    values = preferences.Settings().values_of(words[0])
     return [f"{words[0]} {value}" for value in [*values, "default"] if value.startswith(words[1])]
 
 
@@ -331,6 +330,9 @@ def _set(context: Context, argument: str) -> None:
         except preferences.PreferenceError as exc:
             raise UsageError(str(exc)) from None
         context.renderer.table("settings", ("name", "value", "from", "what it does"), rows)
+        known = settings.values_of(name) if name else []
+        if len(known) > 2:
+            context.renderer.info("allowed: " + ", ".join(known))
         return
     try:
         preference = preferences.lookup(name)

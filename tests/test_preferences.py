@@ -80,11 +80,13 @@ def test_parse_of_free_text_keeps_it_stripped():
     assert Preference("greeting", "hi", "what to say").parse("  hello there ") == "hello there"
 
 
-def test_a_checked_setting_uses_its_check():
-    preference = Preference("colour", "red", "a colour", check=lambda name: name in ("red", "blue"))
+def test_a_setting_with_known_values_accepts_only_those():
+    preference = Preference("colour", "red", "a colour", known=lambda: ["blue", "red"])
     assert preference.parse("blue") == "blue"
-    with pytest.raises(PreferenceError, match=r"^colour must be a name \(see :set for the list\), not 'green'$"):
+    with pytest.raises(PreferenceError, match=r"^colour must be a name \(:set colour lists them\), not 'green'$"):
         preference.parse("green")
+    assert Settings().values_of("theme")[:1] and "monokai" in Settings().values_of("theme")
+    assert Settings().values_of("toolbar") == ["on", "off"] and Settings().values_of("history_limit") == []
 
 
 def test_the_theme_must_be_a_pygments_style():
