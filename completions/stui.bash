@@ -97,7 +97,7 @@ _stui() {
     # A subcommand counts only as the first argument, as in cli.main().
     if ((COMP_CWORD > 1)); then
         case ${COMP_WORDS[1]} in
-            serve | setup | session | key) cmd=${COMP_WORDS[1]} ;;
+            serve | setup | session | key | config) cmd=${COMP_WORDS[1]} ;;
         esac
     fi
 
@@ -122,11 +122,11 @@ _stui() {
                     ;;
             esac
             if ((COMP_CWORD == 1)) && [[ $cur != -* ]]; then
-                mapfile -t COMPREPLY < <(compgen -W 'serve setup session key' -- "$cur")
+                mapfile -t COMPREPLY < <(compgen -W 'serve setup session key config' -- "$cur")
                 return
             fi
             opts='-h --help --version -c -f -q --quiet -p --print --format --keep-going --connect --token-file
-                --embedded --session --debug'
+                --embedded --session --vi --no-color --debug'
             ;;
         serve)
             case $prev in
@@ -142,6 +142,14 @@ _stui() {
             ;;
         setup)
             opts='-h --help --debug'
+            ;;
+        config)
+            # --example and --path exclude each other.
+            opts='-h --help --example --path --debug'
+            local word
+            for word in "${COMP_WORDS[@]:2:COMP_CWORD-2}"; do
+                [[ $word == --example || $word == --path ]] && opts='-h --help --debug'
+            done
             ;;
         session | key)
             _stui_group "$cmd" "$cur" "$prev"

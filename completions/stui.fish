@@ -12,7 +12,7 @@ function __stui_subcommand
     if set -q argv[1]
         test "$tokens[2]" = "$argv[1]"
     else
-        contains -- $tokens[2] serve setup session key
+        contains -- $tokens[2] serve setup session key config
     end
 end
 
@@ -77,6 +77,13 @@ function __stui_group_argument
     test "$state[1]" -eq (math $argv[1] - 1); and contains -- "$state[2]" $argv[3..-1]
 end
 
+# In `stui config`: neither --example nor --path yet (they exclude each other).
+function __stui_config_needs_form
+    __stui_subcommand config; or return 1
+    set -l tokens (commandline -opc)
+    not contains -- --example $tokens; and not contains -- --path $tokens
+end
+
 complete -c stui -f
 
 # stui
@@ -84,6 +91,7 @@ complete -c stui -n __stui_first_argument -a serve -d 'Run just the server, for 
 complete -c stui -n __stui_first_argument -a setup -d 'Install GNU Smalltalk and build the server image'
 complete -c stui -n __stui_first_argument -a session -d 'Manage saved sessions'
 complete -c stui -n __stui_first_argument -a key -d 'Manage the key that encrypts session secrets'
+complete -c stui -n __stui_first_argument -a config -d 'Show the settings, or print a documented configuration file'
 complete -c stui -n __stui_main -s h -l help -d 'Show help and exit'
 complete -c stui -n __stui_main -l version -d 'Show the version and exit'
 complete -c stui -n __stui_main -s c -x -d "Evaluate CODE, printing each statement's value"
@@ -96,7 +104,9 @@ complete -c stui -n __stui_main -l connect -x -d 'Use an image running the stui 
 complete -c stui -n __stui_main -l token-file -r -F -d 'Read the server token from FILE'
 complete -c stui -n __stui_main -l embedded -d 'Use a fresh embedded image, not the one the session remembers'
 complete -c stui -n __stui_main -l session -x -a '(__stui_sessions)' -d 'Use session NAME'
-complete -c stui -n __stui_main -l debug -d 'Show tracebacks for internal errors'
+complete -c stui -n __stui_main -l vi -d 'Vi key bindings at the prompt'
+complete -c stui -n __stui_main -l no-color -d 'No colours'
+complete -c stui -n __stui_main -l debug -d 'Show tracebacks for internal errors, and the wire traffic'
 
 # stui serve
 complete -c stui -n '__stui_subcommand serve' -s h -l help -d 'Show help and exit'
@@ -110,11 +120,17 @@ complete -c stui -n '__stui_subcommand serve' -l debug -d 'Show tracebacks for i
 complete -c stui -n '__stui_subcommand setup' -s h -l help -d 'Show help and exit'
 complete -c stui -n '__stui_subcommand setup' -l debug -d 'Show tracebacks for internal errors'
 
+# stui config
+complete -c stui -n '__stui_subcommand config' -s h -l help -d 'Show help and exit'
+complete -c stui -n __stui_config_needs_form -l example -d 'Print a configuration file with every setting documented'
+complete -c stui -n __stui_config_needs_form -l path -d 'Print where the configuration file is'
+complete -c stui -n '__stui_subcommand config' -l debug -d 'Show tracebacks for internal errors'
+
 # stui session
 complete -c stui -n '__stui_subcommand session' -s h -l help -d 'Show help and exit'
 complete -c stui -n '__stui_subcommand session' -l debug -d 'Show tracebacks for internal errors'
 complete -c stui -n '__stui_group_needs_command session' -a list -d 'List the sessions'
-complete -c stui -n '__stui_group_needs_command session' -a show -d "Print a session's file"
+complete -c stui -n '__stui_group_needs_command session' -a show -d 'Describe a session: image, connection, variables, history'
 complete -c stui -n '__stui_group_needs_command session' -a delete -d 'Delete a session and its backup'
 complete -c stui -n '__stui_group_needs_command session' -a rename -d 'Rename a session'
 complete -c stui -n '__stui_group_needs_command session' -a export -d "Write a session's file to stdout"

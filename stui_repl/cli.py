@@ -36,12 +36,12 @@ modes:
   stui setup                 install GNU Smalltalk and build the server image now
   stui session COMMAND       list, show, delete, rename, export or import sessions
   stui key rotate            re-encrypt every session's secrets with a new key
-  stui config [--example]    the settings and where each comes from; a documented config file
+  stui config [--example|--path]  the settings and where each comes from; a documented file
 
 exit status: 0 success, 1 Smalltalk error (or an internal one), 2 usage error,
   3 no image reachable, 130 interrupted.
 environment: STUI_HOME, STUI_GST, STUI_TOKEN, STUI_PASSPHRASE, STUI_NEW_PASSPHRASE, NO_COLOR,
-  PAGER, EDITOR, XDG_CONFIG_HOME, XDG_STATE_HOME, XDG_CACHE_HOME.
+  PAGER, LESS, VISUAL, EDITOR, XDG_CONFIG_HOME, XDG_STATE_HOME, XDG_CACHE_HOME.
 """
 
 
@@ -49,9 +49,10 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{message} (stui --help lists the options)")
 
-    def with_debug(self) -> _Parser:
+    def with_debug(self, *, wire: bool = False) -> _Parser:
         """Every command takes --debug (main() looks for it before parsing)."""
-        self.add_argument("--debug", action="store_true", help="show tracebacks for internal errors, and the wire traffic (secrets masked)")
+        text = "show tracebacks for internal errors" + (", and the wire traffic (secrets masked)" if wire else "")
+        self.add_argument("--debug", action="store_true", help=text)
         return self
 
 
@@ -75,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--session", metavar="NAME", help="use session NAME (default: 'default' at a terminal, none for scripts)")
     parser.add_argument("--vi", action="store_true", help="vi key bindings at the prompt (the edit_mode setting)")
     parser.add_argument("--no-color", action="store_true", help="no colours (as the NO_COLOR environment variable)")
-    return parser.with_debug()
+    return parser.with_debug(wire=True)
 
 
 def build_config_parser() -> argparse.ArgumentParser:
@@ -191,7 +192,8 @@ def config_command(argv: Sequence[str]) -> int:
     for problem in problems:
         _notify(problem)
     rows = [(name, value, source) for name, value, source, _help in Settings(configured).rows()]
-    PlainRenderer().table(f"settings ({config.config_path()})", ("name", "value", "from"), rows)
+    print(f"configuration file: {config.config_path()}" + ("" if config.config_path().exists() else " (none yet)"))
+    PlainRenderer().table("settings", ("name", "value", "from"), rows)
     return EXIT_OK
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import paths
-from .preferences import PREFERENCES, Preference, validated
+from .preferences import PREFERENCES, validated
 
 
 def config_path() -> Path:
@@ -52,30 +52,19 @@ def _toml_value(value: Any) -> str:
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _allowed_in_toml(preference: Preference) -> str:
-    """What `allowed()` says, spelled as TOML values (`:set` takes on/off, a file true/false)."""
-    if preference.kind == "bool":
-        return "true or false"
-    if preference.choices:
-        return " or ".join(_toml_value(choice) for choice in preference.choices)
-    if preference.known is not None:
-        return 'a Pygments style name, such as "monokai" (:set theme lists them)'
-    return preference.allowed()
-
-
 def example() -> str:
     """A commented config.toml: every setting, what it does, what it allows, its default."""
     lines = [
         "# stui's configuration: the defaults of every setting, for every session.",
-        f"# stui reads it from {config_path()} (with STUI_HOME: $STUI_HOME/config/config.toml).",
+        f"# stui reads it from {config_path()}.",
         "# A session's own settings (:set NAME VALUE) override these, and command-line",
-        "# flags (--vi, --no-color) override both. Uncomment a line to change it.",
+        "# flags (--vi) override both. Uncomment a line to change it.",
         "",
         "[preferences]",
     ]
     for preference in PREFERENCES:
         lines.append("")
         lines.append(f"# {preference.help[:1].upper()}{preference.help[1:]}.")
-        lines.append(f"# Allowed: {_allowed_in_toml(preference)}.")
+        lines.append(f"# Allowed: {preference.allowed(toml=True)}.")
         lines.append(f"# {preference.name} = {_toml_value(preference.default)}")
     return "\n".join(lines) + "\n"

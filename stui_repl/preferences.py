@@ -35,14 +35,17 @@ class Preference:
             return "int"
         return "str"
 
-    def allowed(self) -> str:
+    def allowed(self, *, toml: bool = False) -> str:
+        """What may be given: as typed at `:set`, or as written in a TOML file."""
         if self.choices:
-            return " or ".join(self.choices)
+            return " or ".join(f'"{choice}"' if toml else choice for choice in self.choices)
         if self.kind == "bool":
-            return "on or off"
+            return "true or false" if toml else "on or off"
         if self.kind == "int":
             return f"a whole number of at least {self.minimum}" if self.minimum is not None else "a whole number"
-        return f"a name (:set {self.name} lists them)" if self.known else "any text"
+        if self.known is not None:
+            return f'a name such as "{self.default}" (:set {self.name} lists them)' if toml else f"a name (:set {self.name} lists them)"
+        return "any text"
 
     def parse(self, text: str) -> Any:
         """A value typed at `:set` (always text) into the setting's type."""
@@ -55,15 +58,16 @@ class Preference:
                 return False
         elif self.kind == "int":
             try:
-                return self.validate(int(word))
+                return self.validate(int(word), toml=False)
             except ValueError:
                 pass
         else:
-            return self.validate(word)
+            return self.validate(word, toml=False)
         raise PreferenceError(f"{self.name} must be {self.allowed()}, not {word!r}")
 
-    def validate(self, value: Any) -> Any:
-        """A value read from a file, already typed by TOML."""
+    def validate(self, value: Any, *, toml: bool = True) -> Any:
+        """A value read from a file, already typed by TOML (so the message speaks TOML),
+        or one `:set` has parsed (toml=False: the message speaks as `:set` does)."""
         kind_ok = {
             "bool": isinstance(value, bool),
             "int": isinstance(value, int) and not isinstance(value, bool),
@@ -76,13 +80,22 @@ class Preference:
         if kind_ok and self.known is not None and value not in self.known():
             kind_ok = False
         if not kind_ok:
-            raise PreferenceError(f"{self.name} must be {self.allowed()}, not {value!r}")
+            shown = _toml(value) if toml else repr(value)
+            raise PreferenceError(f"{self.name} must be {self.allowed(toml=toml)}, not {shown}")
         return value
 
     def show(self, value: Any) -> str:
         if isinstance(value, bool):
             return "on" if value else "off"
         return str(value)
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value + '"'
+    return repr(value)
 
 
 def _pygments_styles() -> list[str]:
@@ -101,7 +114,7 @@ PREFERENCES: tuple[Preference, ...] = (
         choices=("auto", "on", "off"),
     ),
     Preference("complete_while_typing", False, "offer completions as you type, not only on Tab"),
-    Preference("pager", "auto", "auto shows a result taller than the screen through $PAGER (less -R without it); off never", choices=("auto", "off")),
+    Preference("pager", "auto", "auto shows a result taller than the screen through $PAGER (else less, with LESS=-R unless set); off never", choices=("auto", "off")),
     Preference("history_limit", 10_000, "inputs kept in the session's history", minimum=0),
     Preference("autosave", 30, "seconds between automatic saves of the session (0: only on exit and :session save)", minimum=0),
     Preference("heartbeat", 5, "seconds between pings of an idle image, to notice a lost one (0: no pings)", minimum=0),

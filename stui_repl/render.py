@@ -112,8 +112,11 @@ class RichRenderer(PlainRenderer):
             show()
         environment = {**os.environ, "LESS": os.environ.get("LESS", "-R")}
         try:
-            subprocess.run(command, shell=True, input=captured.get(), text=True, env=environment, check=False)
+            done = subprocess.run(command, shell=True, input=captured.get(), text=True, env=environment, check=False)
         except OSError:
+            done = None
+        if done is None or done.returncode in (126, 127):  # the shell could not run the pager
+            self.warning(f"the pager {command!r} could not be run; showing the result here")
             self.console.out(captured.get(), end="")
 
     def height_of(self, text: str) -> int:

@@ -176,7 +176,11 @@ class Repl:
         settings = self.workbench.settings
         self.session.editing_mode = EditingMode.VI if settings["edit_mode"] == "vi" else EditingMode.EMACS
         self.session.bottom_toolbar = self._toolbar if settings["toolbar"] else None
-        self.session.complete_while_typing = bool(settings["complete_while_typing"])
+        typing = bool(settings["complete_while_typing"])
+        self.session.complete_while_typing = typing
+        # prompt_toolkit turns completion while typing off while Up searches
+        # by prefix: with completion while typing, Up just walks the history.
+        self.session.enable_history_search = not typing
         theme = settings["theme"]
         if self._theme is None or self._theme[0] != theme:
             from prompt_toolkit.styles.pygments import style_from_pygments_cls

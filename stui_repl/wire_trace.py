@@ -36,9 +36,21 @@ class WireTrace:
         self._out = out or sys.stderr
 
     def __call__(self, direction: str, address: str, message: dict[str, Any]) -> None:
-        text = json.dumps(masked(message), ensure_ascii=False)
+        shown: Any = masked(message)
         scrub = self._scrub()
         if scrub is not None:
-            text = scrub(text)
-        self._out.write(f"stui: {address} {direction} {text}\n")
+            # Before encoding: JSON escapes quotes and backslashes, and a
+            # secret holding one would no longer match its plaintext.
+            shown = _scrubbed(shown, scrub)
+        self._out.write(f"stui: {address} {direction} {json.dumps(shown, ensure_ascii=False)}\n")
         self._out.flush()
+
+
+def _scrubbed(value: Any, scrub: Callable[[str], str]) -> Any:
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, dict):
+        return {key: _scrubbed(item, scrub) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_scrubbed(item, scrub) for item in value]
+    return value

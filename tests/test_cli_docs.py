@@ -1,14 +1,15 @@
 """The man page and the shell completions, kept in step with the code.
 
 One source of truth: the options come from the argparse parsers of
-stui_repl/cli.py (with the subcommands of `stui session` and `stui key`),
-the meta-commands from stui_repl.meta.REGISTRY (with the subcommands of
-`:session`), the settings from stui_repl.preferences. Each must appear in
-`stui --help`, in man/stui.1 and in every completion script, and nothing
-else may: an option named there must exist in a parser. The man page must
-lint clean under groff and mandoc, and the completion scripts are loaded
-into real bash, zsh and fish to check what they complete, session names
-included. docs/session-format.md is checked against the code it describes.
+stui_repl/cli.py (with the subcommands of `stui session` and `stui key`, and
+`stui config`), the meta-commands from stui_repl.meta.REGISTRY (with the
+subcommands of `:session`), the settings from stui_repl.preferences. Each
+must appear in `stui --help`, in man/stui.1 and in every completion script,
+and nothing else may: an option named there must exist in a parser. The man
+page must lint clean under groff and mandoc, and the completion scripts are
+loaded into real bash, zsh and fish to check what they complete, session
+names included. docs/session-format.md and `stui config --example` are
+checked against the code they describe.
 
 Tools that are missing are skipped with the reason; on Debian:
 `apt-get install groff mandoc bash-completion zsh fish`.
@@ -17,6 +18,7 @@ Tools that are missing are skipped with the reason; on Debian:
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 import re
 import shutil
@@ -27,8 +29,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from prompt_toolkit.buffer import Buffer
 
-from stui_repl import __version__, cli, errors, preferences, session_format, session_model
+from stui_repl import __version__, cli, config, errors, preferences, session_format, session_model
 from stui_repl.meta import REGISTRY
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,9 +50,11 @@ PARSERS: dict[str, Callable[[], argparse.ArgumentParser]] = {
     "setup": cli.build_setup_parser,
     "session": cli.build_session_parser,
     "key": cli.build_key_parser,
+    "config": cli.build_config_parser,
 }
-# Options of other programs that the man page shows (`ssh -N -L` in EXAMPLES).
-FOREIGN_OPTIONS = {"-L", "-N"}
+# Options of other programs that the man page shows (`ssh -N -L` and `sed -i` in
+# EXAMPLES, `less -R` for the pager).
+FOREIGN_OPTIONS = {"-L", "-N", "-i", "-R"}
 # Options of a command line, in prose or code: `-c`, `--token-file`.
 OPTION = re.compile(r"(?<![\w/-])(--?[A-Za-z][\w-]*)")
 LONG_OPTION = re.compile(r"(?<![\w/-])(--[A-Za-z][\w-]*)")
@@ -73,8 +78,10 @@ def all_commands() -> dict[str, argparse.ArgumentParser]:
 
 COMMANDS = all_commands()
 # Commands made of subcommands (`stui session list`), documented in SESSIONS;
-# the others have their options in OPTIONS.
+# the others have their options in OPTIONS, except those documented form by
+# form (`stui config --example`) in a section of their own.
 GROUPS = [command for command in PARSERS if subparsers_of(COMMANDS[command])]
+FORMS = {"config": "CONFIGURATION"}
 # What every subcommand of a group takes besides its own options.
 COMMON = {"-h", "--help", "--debug"}
 
@@ -234,8 +241,8 @@ def subsections(section: str) -> dict[str, list[str]]:
 
 def test_man_page_has_the_sections() -> None:
     expected = [
-        "NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS", "SESSIONS", "META-COMMANDS", "SESSION FILES",
-        "ENVIRONMENT", "FILES", "EXIT STATUS", "SECURITY", "EXAMPLES", "SEE ALSO",
+        "NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS", "THE PROMPT", "SESSIONS", "META-COMMANDS", "SESSION FILES",
+        "CONFIGURATION", "ENVIRONMENT", "FILES", "EXIT STATUS", "SECURITY", "EXAMPLES", "SEE ALSO",
     ]
     assert list(man_sections()) == expected
     (title,) = [line for line in MAN_PAGE.read_text().splitlines() if line.startswith(".TH ")]
@@ -243,13 +250,29 @@ def test_man_page_has_the_sections() -> None:
     assert "gst (1)" in roff_text(" ".join(man_sections()["SEE ALSO"]))
 
 
-@pytest.mark.parametrize("command", [c for c in PARSERS if c not in GROUPS])
+@pytest.mark.parametrize("command", [c for c in PARSERS if c not in GROUPS and c not in FORMS])
 def test_man_page_documents_exactly_the_options(command: str) -> None:
     found = subsections("OPTIONS")
-    assert set(found) == {c for c in PARSERS if c not in GROUPS}, "OPTIONS needs one .SS per command"
+    assert set(found) == {c for c in PARSERS if c not in GROUPS and c not in FORMS}, "OPTIONS needs one .SS per command"
     tags = [tag for tag, _ in tagged_paragraphs(found[command])]
     documented = {name for tag in tags for name in OPTION.findall(tag)}
     assert documented == options_of(command)
+
+
+@pytest.mark.parametrize("command", FORMS)
+def test_man_page_documents_exactly_the_forms(command: str) -> None:
+    """`stui config` has a .SS in CONFIGURATION, a .TP per form: bare, then each option of its own."""
+    found = subsections(FORMS[command])
+    assert command in found, f"{FORMS[command]} needs a .SS for stui {command}"
+    lines = found[command]
+    intro = plain(lines[: lines.index(".TP")] if ".TP" in lines else lines)
+    assert COMMON <= options_of(command) and COMMON <= set(OPTION.findall(intro)), "the options every form takes"
+    own = [a for a in COMMANDS[command]._actions if a.option_strings and not set(a.option_strings) & COMMON]
+    entries = tagged_paragraphs(lines)
+    wanted = [f"stui {command}"] + [f"stui {command} {' '.join(a.option_strings)}" for a in own]
+    assert [tag for tag, _ in entries] == wanted, "the forms, in the order of `--help`"
+    for action, (_, body) in zip(own, entries[1:], strict=True):
+        assert action.help and action.help.lower() in body.lower(), f"help of stui {command} {action.option_strings}"
 
 
 @pytest.mark.parametrize("group", GROUPS)
@@ -326,8 +349,15 @@ def test_man_page_documents_environment_and_exit_statuses() -> None:
     sources = "\n".join(p.read_text() for p in (ROOT / "stui_repl").glob("*.py"))
     used = set(re.findall(r"""["']((?:STUI|XDG)_[A-Z_]+)["']""", sources))
     assert {"STUI_HOME", "STUI_GST", "STUI_TOKEN", "STUI_PASSPHRASE", "XDG_CACHE_HOME"} <= used
-    environment = {tag for tag, _ in tagged_paragraphs(man_sections()["ENVIRONMENT"])}
-    assert environment == used | {"NO_COLOR"}  # NO_COLOR: honoured by rich and prompt_toolkit
+    # Other variables stui reads itself (PATH only to find gst, under STUI_GST).
+    read = set(re.findall(r"""environ(?:\.get\(|\[)["']([A-Z][A-Z_]*)["']""", sources)) - {"PATH"}
+    assert {"NO_COLOR", "PAGER", "LESS"} <= read
+    # The editor of Ctrl-X Ctrl-E is prompt_toolkit's to choose.
+    editor = set(re.findall(r"""environ\.get\(["']([A-Z]+)["']""", inspect.getsource(Buffer._open_file_in_editor)))
+    assert editor == {"VISUAL", "EDITOR"}
+    tags = [tag for tag, _ in tagged_paragraphs(man_sections()["ENVIRONMENT"])]
+    environment = {name for tag in tags for name in re.split(r"\s*,\s*", tag)}
+    assert environment == used | read | editor
 
     statuses = {value for name, value in vars(errors).items() if name.startswith("EXIT_")} | {130}
     documented = {int(tag) for tag, _ in tagged_paragraphs(man_sections()["EXIT STATUS"])}
@@ -381,6 +411,57 @@ def test_format_doc_states_the_limits() -> None:
     for number in (session_model.VALUE_CHARS, session_model.STORE_CHARS, f"{default_limit:,}"):
         assert re.search(rf"(?<![\d,]){number}(?![\d,])", text), f"{number} is not stated"
     assert f"(format {session_format.FORMAT})" in text.splitlines()[0]
+
+
+# --------------------------------------------------------------------------
+# stui config --example
+
+# A setting's line in the example, commented out: `# name = value`.
+EXAMPLE_SETTING = re.compile(r"^# ([a-z_]+) = ")
+
+
+def config_example(tmp_path: Path) -> list[str]:
+    """The lines `stui config --example` prints."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "STUI_HOME": str(tmp_path / "stui-home")}
+    done = run([sys.executable, "-m", "stui_repl", "config", "--example"], cwd=ROOT, env=env)
+    assert done.returncode == 0 and not done.stderr, done.stderr
+    return done.stdout.splitlines()
+
+
+def example_setting(line: str) -> str | None:
+    match = EXAMPLE_SETTING.match(line)
+    return match.group(1) if match and match.group(1) in preferences.BY_NAME else None
+
+
+def test_config_example_uncommented_is_every_default(tmp_path: Path) -> None:
+    lines = config_example(tmp_path)
+    named = [name for name in map(example_setting, lines) if name]
+    assert named == [p.name for p in preferences.PREFERENCES], "every setting once, in the table's order"
+    path = tmp_path / "config.toml"
+    path.write_text("\n".join(lines) + "\n")
+    assert config.load(path) == ({}, []), "as printed, it sets nothing"
+
+    path.write_text("\n".join(line[2:] if example_setting(line) else line for line in lines) + "\n")
+    values, problems = config.load(path)
+    assert problems == []
+    assert values == {p.name: p.default for p in preferences.PREFERENCES}
+    for preference in preferences.PREFERENCES:
+        assert type(values[preference.name]) is type(preference.default), preference.name
+
+
+def test_config_example_explains_every_setting(tmp_path: Path) -> None:
+    """Each setting's line comes after a comment with its help and the values it allows."""
+    lines = config_example(tmp_path)
+    at = {example_setting(line): index for index, line in enumerate(lines) if example_setting(line)}
+    for preference in preferences.PREFERENCES:
+        start = end = at[preference.name]
+        while start > 0 and lines[start - 1].startswith("# ") and not example_setting(lines[start - 1]):
+            start -= 1
+        comment = " ".join(line.removeprefix("# ") for line in lines[start:end]).lower()
+        assert preference.help.lower() in comment, f"help of {preference.name}"
+        allowed = [f'"{choice}"' for choice in preference.choices] or (["true", "false"] if preference.kind == "bool" else [])
+        for value in allowed:
+            assert value in comment, f"{preference.name} allows {value}"
 
 
 # --------------------------------------------------------------------------
@@ -454,6 +535,13 @@ def completion_cases() -> list[tuple[str, set[str]]]:
         ("stui key ", set(subcommand_help("key"))),
         ("stui key -", options_of("key")),
         ("stui key rotate -", options_of("key rotate")),
+        # stui config: --example and --path exclude each other
+        ("stui co", {"config"}),
+        ("stui config -", options_of("config")),
+        ("stui config --", {o for o in options_of("config") if o.startswith("--")}),
+        ("stui config --example -", options_of("config") - {"--example", "--path"}),
+        ("stui config --path --", {"--help", "--debug"}),
+        ("stui --vi --no-color -q s", set()),  # a subcommand is only ever the first argument
     ]
 
 

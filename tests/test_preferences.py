@@ -104,7 +104,9 @@ def test_validate_refuses_a_file_value_of_the_wrong_type_or_range(name, value):
     with pytest.raises(PreferenceError) as raised:
         lookup(name).validate(value)
     assert str(raised.value).startswith(f"{name} must be ")
-    assert str(raised.value).endswith(f"not {value!r}")
+    toml = {True: "true", False: "false"}.get(value) if isinstance(value, bool) else None
+    shown = toml or (f'"{value}"' if isinstance(value, str) else repr(value))
+    assert str(raised.value).endswith(f"not {shown}")
 
 
 def test_show_spells_booleans_as_on_and_off():
@@ -126,7 +128,7 @@ def test_validated_keeps_good_entries_and_reports_each_bad_one():
     assert problems == [
         "session demo, [preferences]: autosave must be a whole number of at least 0, not -3; using the default",
         "session demo, [preferences]: no setting named 'colour'; ignored",
-        "session demo, [preferences]: multiline must be auto or on or off, not True; using the default",
+        "session demo, [preferences]: multiline must be \"auto\" or \"on\" or \"off\", not true; using the default",
     ]
 
 

@@ -61,7 +61,7 @@ def test_settings_come_from_flags_then_session_then_config_then_defaults(home):
 def test_a_bad_configuration_value_is_one_line_and_the_default_is_used(home):
     path = write_config(home, "[preferences]\nedit_mode = \"sideways\"\nautosave = 5\n")
     result = run_stui("config")
-    assert f"{path}, [preferences]: edit_mode must be emacs or vi, not 'sideways'; using the default" in result.stderr
+    assert f'{path}, [preferences]: edit_mode must be "emacs" or "vi", not "sideways"; using the default' in result.stderr
     assert re.search(r"edit_mode\s+emacs\s+default", result.stdout) and re.search(r"autosave\s+5\s+config file", result.stdout)
     write_config(home, "[preferences\nbroken")
     result = run_stui("-c", "3 + 4")
@@ -140,3 +140,11 @@ def test_debug_shows_the_wire_with_secrets_masked(home, shared_image):
 def test_errors_go_to_stderr(home):
     result = run_stui("-c", "nil foo")
     assert result.stdout == "" and "does not understand #foo" in result.stderr
+
+
+def test_a_pager_that_cannot_run_still_shows_the_result(home):
+    child = start(env={"PAGER": "no-such-pager-anywhere"})
+    child.sendline("(1 to: 100) do: [:i | Transcript showCr: 'line ', i printString]")
+    child.screen.expect("could not be run; showing the result here")
+    child.screen.expect("line 100")
+    leave(child)
