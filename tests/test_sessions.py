@@ -404,3 +404,24 @@ def test_delete_asks_first_and_rename_of_the_current_session(home):
     assert quit_repl(child) == 0
     assert run_stui("session", "list", "--names").stdout.split() == ["kept"]
     assert run_stui("--session", "kept", input="pin size\n").stdout.strip() == "4"
+
+
+def test_connect_moves_a_session_and_its_variables_to_another_image(home, shared_image):
+    child = start()
+    type_line(child, "carried := 'along'", r"'along'\s+String")
+    child.sendline(f":connect {shared_image.address}")
+    child.screen.expect("token for")  # no STUI_TOKEN, no token file: stui asks
+    child.sendline(shared_image.token)
+    child.screen.expect(rf"now on {re.escape(shared_image.address)}; restored 1 variable")
+    child.screen.expect_exact(PROMPT)
+    type_line(child, "carried , '!'", r"'along!'\s+String")
+    child.send(":connect 127")
+    child.send("\t")
+    child.screen.expect_exact(shared_image.address)
+    child.sendcontrol("u")
+    type_line(child, ":connect embedded", "now on embedded; restored 1 variable")
+    type_line(child, ":connect", re.escape(shared_image.address))
+    assert quit_repl(child) == 0
+    assert shared_image.token not in child.screen.text  # asked for without echo
+    for path in every_file_under(home):
+        assert shared_image.token.encode() not in path.read_bytes(), path
