@@ -81,7 +81,7 @@ def test_an_evaluation_cut_short_is_reported_unknown_and_not_run_again(server_im
     child = start_repl()
     type_line(child, "x := 1", "1")
     child.sendline("Transcript showCr: 'side effect'. [true] whileTrue")
-    child.screen.expect("side effect")
+    child.screen.expect(r"(?m)^side effect\r?$")  # the first statement's output, not the echoed input
     os.kill(gst_child_of(child.pid), signal.SIGKILL)
     child.screen.expect("the result of that evaluation is unknown, and it is not run again")
     child.screen.expect("started a new one; restored 1 variable")
@@ -115,7 +115,8 @@ def test_ctrl_c_on_a_hung_image_gives_up_waiting_for_the_answer(server_image):
     type_line(child, ":set heartbeat_timeout 2", "heartbeat_timeout = 2")
     type_line(child, "z := 7", "7")
     child.sendline("(Delay forSeconds: 30) wait")
-    time.sleep(0.5)
+    child.screen.expect(r"wait\r?\n")  # accepted: the REPL is evaluating it now
+    time.sleep(0.3)
     hung = gst_child_of(child.pid)
     os.kill(hung, signal.SIGSTOP)
     try:
