@@ -114,8 +114,8 @@ def test_ctrl_c_on_a_hung_image_gives_up_waiting_for_the_answer(server_image):
     child = start_repl()
     type_line(child, ":set heartbeat_timeout 2", "heartbeat_timeout = 2")
     type_line(child, "z := 7", "7")
-    child.sendline("(Delay forSeconds: 30) wait")
-    child.screen.expect(r"wait\r?\n")  # accepted: the REPL is evaluating it now
+    child.sendline("[true] whileTrue")
+    child.screen.expect(r"whileTrue\r+\n")  # accepted: the REPL is evaluating it now
     time.sleep(0.3)
     hung = gst_child_of(child.pid)
     os.kill(hung, signal.SIGSTOP)
