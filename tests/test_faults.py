@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 
 import pexpect
 import pytest
@@ -38,6 +40,17 @@ def test_a_script_whose_image_is_killed_exits_3_with_one_line(server_image):
     assert stui.returncode == 3
     assert err.startswith("stui: ") and err.count("\n") == 1 and "Traceback" not in err
     assert "closed the connection" in err or "lost the connection" in err
+
+
+@contextlib.contextmanager
+def stopped(pid: int) -> Iterator[None]:
+    """A silent hang: the process is stopped (SIGSTOP), and killed afterwards if stui left it."""
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def start_repl(*args: str):
@@ -96,17 +109,10 @@ def test_a_hung_image_is_noticed_by_the_heartbeat_and_replaced(server_image):
     type_line(child, ":set heartbeat 1", "heartbeat = 1")
     type_line(child, ":set heartbeat_timeout 2", "heartbeat_timeout = 2")
     type_line(child, "y := 'still here'", "still here")
-    hung = gst_child_of(child.pid)
-    os.kill(hung, signal.SIGSTOP)
-    try:
+    with stopped(gst_child_of(child.pid)):
         child.screen.expect("the embedded image stopped answering; reconnecting")
         child.screen.expect("the image hung: stopped it and started a new one; restored 1 variable")
         type_line(child, "y size", "10")
-    finally:
-        try:
-            os.kill(hung, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     leave(child)
 
 
@@ -117,18 +123,11 @@ def test_ctrl_c_on_a_hung_image_gives_up_waiting_for_the_answer(server_image):
     child.sendline("[true] whileTrue")
     child.screen.expect(r"whileTrue\r+\n")  # accepted: the REPL is evaluating it now
     time.sleep(0.3)
-    hung = gst_child_of(child.pid)
-    os.kill(hung, signal.SIGSTOP)
-    try:
+    with stopped(gst_child_of(child.pid)):
         child.sendcontrol("c")
         child.screen.expect("did not answer within 2 s: the result of that evaluation is unknown")
         child.screen.expect("started a new one; restored 1 variable")
         type_line(child, "z", "7")
-    finally:
-        try:
-            os.kill(hung, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     leave(child)
 
 
