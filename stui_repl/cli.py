@@ -159,12 +159,11 @@ def _read_token_file(path: Path) -> str:
     return token
 
 
-def _progress(message: str) -> None:
-    print(f"stui: {message}", file=sys.stderr, flush=True)
-
-
 def _notify(message: str) -> None:
     print(f"stui: {message}", file=sys.stderr, flush=True)
+
+
+_progress = _notify  # progress of provisioning and launching: the same one line on stderr
 
 
 def flags_of(args: argparse.Namespace) -> dict[str, object]:
@@ -406,8 +405,7 @@ def show_session(store: SessionStore, name: str) -> int:
     ])
     rows = []
     for variable in session.replay_order():
-        kept = "secret" if variable.is_secret else "storeString" if variable.store is not None else "source" if variable.source is not None else "cannot be re-created"
-        rows.append((variable.name, variable.value_class, variable.value, kept))
+        rows.append((variable.name, variable.value_class, variable.value, variable.kept_as))
     renderer.table("variables", ("name", "class", "value", "saved as"), rows)
     return EXIT_OK
 
@@ -456,6 +454,7 @@ def key_command(argv: Sequence[str]) -> int:
     store = SessionStore()
     new_id = vault.start_rotation()
     count = 0
+    unopenable: list[str] = []
     for name in store.names():
         with store.locked(name):
             text = store.read_text(name)
@@ -467,22 +466,35 @@ def key_command(argv: Sequence[str]) -> int:
                 raise StuiError(f"session {name} is unreadable ({exc}); the rotation is not finished, the old key is kept") from None
             changed = False
             for variable in session.secrets():
-                field = secret_field(variable.name)
-                sealed = vault.reseal(variable.sealed, session=name, field=field)
+                sealed = _resealed(vault, variable.sealed, name, secret_field(variable.name), unopenable)
                 if sealed != variable.sealed:
                     session.variables[variable.name] = replace(variable, sealed=sealed)
                     changed = True
                 count += 1
             if session.connection.token is not None:
-                sealed = vault.reseal(session.connection.token, session=name, field=TOKEN_FIELD)
+                sealed = _resealed(vault, session.connection.token, name, TOKEN_FIELD, unopenable)
                 changed = changed or sealed != session.connection.token
                 session.connection = ConnectionSpec(session.connection.address, sealed)
                 count += 1
             if changed:
                 store.write_text(name, session_format.render(session, text))
     vault.finish_rotation()
-    print(f"stui: new key {new_id}; {count} secret{'s' if count != 1 else ''} sealed again")
+    opened = count - len(unopenable)
+    print(f"stui: new key {new_id}; {opened} secret{'s' if opened != 1 else ''} sealed again")
+    if unopenable:
+        _notify(f"left as they were, since neither key opens them: {', '.join(unopenable)}")
     return EXIT_OK
+
+
+def _resealed(vault: Vault, sealed: str, session: str, field: str, unopenable: list[str]) -> str:
+    """The value sealed with the new key; one that no key here opens stays as it is (and is listed)."""
+    from .vault import LockedSecret
+
+    try:
+        return vault.reseal(sealed, session=session, field=field)
+    except LockedSecret:
+        unopenable.append(f"{session}: {field}")
+        return sealed
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .connection import Connection
 from .errors import UsageError
-from .launcher import RunningImage
+
+if TYPE_CHECKING:  # the launcher (and provisioning) is imported only to launch
+    from .launcher import RunningImage
 
 
 def parse_address(text: str) -> tuple[str, int]:

@@ -11,8 +11,9 @@ toolbar shows the state meanwhile. An evaluation that was running when the
 link broke is never sent again: its result is unknown.
 
 The heartbeat pings only while the REPL sits at its prompt, and only when
-it can take the connection's lock at once, so it never waits behind (or
-delays) the person's own requests.
+it can take the connection's lock at once, so it never waits behind the
+person's own requests (a request made during a ping waits for its answer,
+at most heartbeat_timeout).
 """
 
 from __future__ import annotations
@@ -43,7 +44,6 @@ class LinkKeeper:
         self._wake = threading.Event()
         self._settled = threading.Condition()
         self._stopping = False
-        self._healer: threading.Thread | None = None
         self._heart = threading.Thread(target=self._beat, name="stui-heartbeat", daemon=True)
 
     def start(self) -> None:
@@ -113,8 +113,7 @@ class LinkKeeper:
             self.attempts = 0
         self.notify(f"{reason}; reconnecting…")
         self.changed()
-        self._healer = threading.Thread(target=self._heal_with_backoff, name="stui-reconnect", daemon=True)
-        self._healer.start()
+        threading.Thread(target=self._heal_with_backoff, name="stui-reconnect", daemon=True).start()
 
     # -- getting back -----------------------------------------------------------------
 
@@ -141,6 +140,9 @@ class LinkKeeper:
         except StuiError as exc:
             self._settle(UNREACHABLE)
             self.notify(f"cannot reconnect: {exc}; :session reconnect tries again")
+        except Exception as exc:  # noqa: BLE001 - a dead healer would leave the REPL waiting for ever
+            self._settle(UNREACHABLE)
+            self.notify(f"cannot reconnect ({type(exc).__name__}: {exc}); :session reconnect tries again")
         else:
             self._settle(CONNECTED)
             self.notify(outcome)

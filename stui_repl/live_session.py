@@ -63,14 +63,19 @@ class Masker:
         self._plaintexts: set[str] = set()
         self._pattern: re.Pattern[str] | None = None
 
+    @staticmethod
+    def _spellings(plaintext: str) -> set[str]:
+        """The secret as typed, and as a Smalltalk literal shows it (quotes doubled)."""
+        return {plaintext, plaintext.replace("'", "''")}
+
     def add(self, plaintext: str) -> None:
-        if plaintext and plaintext not in self._plaintexts:
-            self._plaintexts.add(plaintext)
+        if plaintext and not self._spellings(plaintext) <= self._plaintexts:
+            self._plaintexts |= self._spellings(plaintext)
             self._compile()
 
     def discard(self, plaintext: str) -> None:
         if plaintext in self._plaintexts:
-            self._plaintexts.discard(plaintext)
+            self._plaintexts -= self._spellings(plaintext)
             self._compile()
 
     def _compile(self) -> None:

@@ -187,13 +187,7 @@ def _kept_as(live: LiveSession, name: str) -> str:
     variable = live.session.variables.get(name)
     if variable is None:
         return "not yet"
-    if variable.is_secret:
-        return "secret, locked" if name in live.locked else "secret"
-    if variable.store is not None:
-        return "storeString"
-    if variable.source is not None:
-        return "source"
-    return "cannot be re-created"
+    return variable.kept_as + (", locked" if name in live.locked else "")
 
 
 @command("inspect", "EXPR", "show an object's class and instance variables")

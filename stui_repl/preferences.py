@@ -65,9 +65,14 @@ class Preference:
             return self.validate(word, toml=False)
         raise PreferenceError(f"{self.name} must be {self.allowed()}, not {word!r}")
 
-    def validate(self, value: Any, *, toml: bool = True) -> Any:
+    def validate(self, value: Any, *, toml: bool = True, thorough: bool = True) -> Any:
         """A value read from a file, already typed by TOML (so the message speaks TOML),
-        or one `:set` has parsed (toml=False: the message speaks as `:set` does)."""
+        or one `:set` has parsed (toml=False: the message speaks as `:set` does).
+
+        `thorough=False` skips values only known at run time (the themes):
+        listing them imports Pygments' styles, too slow for every `stui -c`;
+        the REPL checks the theme when it applies it.
+        """
         kind_ok = {
             "bool": isinstance(value, bool),
             "int": isinstance(value, int) and not isinstance(value, bool),
@@ -77,7 +82,7 @@ class Preference:
             kind_ok = False
         if kind_ok and self.minimum is not None and value < self.minimum:
             kind_ok = False
-        if kind_ok and self.known is not None and value not in self.known():
+        if kind_ok and thorough and self.known is not None and value not in self.known():
             kind_ok = False
         if not kind_ok:
             shown = _toml(value) if toml else repr(value)
@@ -145,7 +150,7 @@ def validated(values: Mapping[str, Any], *, where: str) -> tuple[dict[str, Any],
             problems.append(f"{where}: no setting named {name!r}; ignored")
             continue
         try:
-            good[name] = BY_NAME[name].validate(value)
+            good[name] = BY_NAME[name].validate(value, thorough=False)
         except PreferenceError as exc:
             problems.append(f"{where}: {exc}; using the default")
     return good, problems

@@ -185,8 +185,14 @@ class Repl:
         if self._theme is None or self._theme[0] != theme:
             from prompt_toolkit.styles.pygments import style_from_pygments_cls
             from pygments.styles import get_style_by_name
+            from pygments.util import ClassNotFound
 
-            self._theme = (theme, style_from_pygments_cls(get_style_by_name(theme)))
+            try:
+                style = get_style_by_name(theme)
+            except ClassNotFound:  # from a file: not checked when read, to keep scripts quick
+                self.renderer.warning(f"no colour theme named {theme!r} (:set theme lists them); using the default")
+                style = get_style_by_name("default")
+            self._theme = (theme, style_from_pygments_cls(style))
         self.session.style = self._theme[1]
 
     def _ask_secret(self, label: str) -> str:
@@ -356,6 +362,8 @@ class Repl:
                 self.keeper.lost("the connection to the image broke")
             except ConnectionLost as exc:
                 self.keeper.lost(str(exc))
+            except KeyboardInterrupt:  # during a meta-command (:connect, :session switch...): it is cancelled
+                self.renderer.info("interrupted")
         return EXIT_OK
 
 

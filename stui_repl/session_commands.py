@@ -116,6 +116,7 @@ def _restore(context: Context, argument: str) -> None:
     if not variables:
         context.renderer.info(f"session {name} has no saved variables")
         return
+    skipped = []
     for variable in variables:
         if variable.is_secret and variable.name in loaded.plaintexts:
             if name == live.name:
@@ -125,7 +126,12 @@ def _restore(context: Context, argument: str) -> None:
                 # Another session's secret: seal it for this one.
                 live.set_secret(context.evaluator, variable.name, loaded.plaintexts[variable.name])
                 continue
+        elif variable.is_secret and name != live.name:
+            skipped.append(variable.name)  # sealed for the other session, and locked: it cannot move
+            continue
         live.session.variables[variable.name] = variable if name == live.name else _renumbered(live, variable)
+    if skipped:
+        context.renderer.warning(f"not restored, locked in session {name}: {', '.join(skipped)}")
     live.dirty = True
     report = live.restore(context.evaluator, [live.session.variables[v.name] for v in variables if v.name in live.session.variables])
     context.renderer.info(report.summary() or "nothing to restore")

@@ -196,10 +196,9 @@ def from_data(data: dict[str, Any]) -> Session:
             )
         )
 
-    for key, value in root.get("preferences", dict, {}).items():
-        if not isinstance(value, (str, int, bool)):
-            raise SessionFormatError(f"preferences.{key}: expected text, a number or a boolean")
-        session.preferences[key] = value
+    # Any value is kept: a bad one is reported (preferences.validated) and its
+    # default used, not a reason to call the whole file corrupt.
+    session.preferences.update(root.get("preferences", dict, {}))
 
     for order, (var_name, table) in enumerate(root.get("variables", dict, {}).items(), 1):
         if not isinstance(table, dict):

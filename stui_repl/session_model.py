@@ -65,6 +65,15 @@ class Variable:
     def restorable(self) -> bool:
         return self.sealed is not None or self.store is not None or self.source is not None
 
+    @property
+    def kept_as(self) -> str:
+        """How a new image gets it back, in a word for tables."""
+        if self.is_secret:
+            return "secret"
+        if self.store is not None:
+            return "storeString"
+        return "source" if self.source is not None else "cannot be re-created"
+
 
 @dataclass(frozen=True)
 class ImageSeen:

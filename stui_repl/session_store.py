@@ -283,7 +283,10 @@ class SessionFile:
             merged.stui_version = __version__
             merged.cap_history(history_limit)
             text = session_format.render(merged, on_disk)
-            self.store.write_text(self.name, text)
+            try:
+                self.store.write_text(self.name, text)
+            except OSError as exc:  # a full disk, a read-only directory: the file on disk is untouched
+                raise StuiError(f"cannot save session {self.name}: {exc.strerror or exc}") from None
         self.base = merged.copy()
         self.digest = _digest(text)
         return merged, notes

@@ -36,6 +36,8 @@ class WireTrace:
         self._out = out or sys.stderr
 
     def __call__(self, direction: str, address: str, message: dict[str, Any]) -> None:
+        if message.get("op") == "ping" or "pong" in message:
+            return  # the heartbeat's, from another thread: they would garble the prompt
         shown: Any = masked(message)
         scrub = self._scrub()
         if scrub is not None:

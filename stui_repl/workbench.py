@@ -8,6 +8,8 @@ Without a session (a plain pipe or -c) it is just a link to an image.
 
 from __future__ import annotations
 
+import functools
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +24,17 @@ if TYPE_CHECKING:  # imported when a session is used: scripts without one start 
     from .session_store import SessionStore
 
 Notify = Callable[[str], None]
+
+
+def _one_at_a_time(method: Callable) -> Callable:
+    """Hold the workbench's lock: the link changes under one thread only."""
+
+    @functools.wraps(method)
+    def locked(self: Workbench, *args: Any, **kwargs: Any) -> Any:
+        with self.lock:
+            return method(self, *args, **kwargs)
+
+    return locked
 
 
 class Workbench:
@@ -58,6 +71,9 @@ class Workbench:
         # For a server on this machine started by `stui serve`: its token file.
         self.default_token: str | None = None
         self.keeper: LinkKeeper | None = None  # the REPL's; scripts have none
+        # The REPL's thread and the keeper's healer both change the link:
+        # one at a time (reentrant: switch and connect attach).
+        self.lock = threading.RLock()
 
     # -- sessions -------------------------------------------------------------------
 
@@ -98,20 +114,20 @@ class Workbench:
 
     # -- the image ------------------------------------------------------------------
 
+    @_one_at_a_time
     def attach(
         self,
         *,
         address: str | None = None,
         token: str | None = None,
         embedded: bool = False,
-        default_token: str | None = None,
     ) -> RestoreReport | None:
         """Open the image for the current session and restore its workspace.
 
         `address`/`token` come from the command line and rebind the session
         (the token is kept sealed); `embedded` rebinds it to an embedded
         image. Without them the session's own connection is used. A server
-        on this machine started by `stui serve` supplies `default_token`.
+        on this machine started by `stui serve` supplies `self.default_token`.
         """
         from .session_model import ConnectionSpec
 
@@ -122,7 +138,11 @@ class Workbench:
         elif live is not None and address is not None:
             remembered = live.session.connection
             if token:
-                spec = ConnectionSpec(address, live.seal_token(token))
+                try:
+                    spec = ConnectionSpec(address, live.seal_token(token))
+                except StuiError as exc:  # e.g. no passphrase: connect anyway, without remembering it
+                    self.notify(f"the token is not kept in session {live.name}: {exc}")
+                    spec = ConnectionSpec(address, None)
             elif remembered.address == address and remembered.token:
                 token = self._session_token(live)
             elif remembered.address != address:
@@ -130,10 +150,11 @@ class Workbench:
         elif live is not None and not embedded and not live.session.connection.embedded:
             address = live.session.connection.address
             token = self._session_token(live) if live.session.connection.token else None
-        token = token or ((default_token or self.default_token) if address is not None else None)
+        token = token or (self.default_token if address is not None else None)
         link = ImageLink.open(address, token, progress=self.progress)
         self._token = token
         self._adopt(link)
+        self.image_restarted = False
         if live is None:
             return None
         if spec is not None:
@@ -171,6 +192,7 @@ class Workbench:
             self.notify(report.summary() or "")
         return report
 
+    @_one_at_a_time
     def reconnect(self) -> str:
         """`:session reconnect`: save, drop the connection and open it again (see heal)."""
         if self.link is None and self.live is None:
@@ -181,6 +203,7 @@ class Workbench:
             self.keeper.reconnected()
         return outcome
 
+    @_one_at_a_time
     def connect(self, address: str | None, token: str | None = None) -> RestoreReport | None:
         """`:connect`: move this session to another image (None: a fresh embedded one).
 
@@ -208,6 +231,7 @@ class Workbench:
             self.keeper.reconnected()
         return report
 
+    @_one_at_a_time
     def heal(self, *, timeout: float = 5.0, deliberate: bool = False) -> str:
         """Replace a broken link; answer one line on what came back.
 
@@ -260,6 +284,7 @@ class Workbench:
         if self.live is not None and self.live.dirty and self.live.autosave_due():
             self.save()
 
+    @_one_at_a_time
     def switch(self, name: str, *, create: bool = False) -> RestoreReport | None:
         """Save this session, then load NAME with its own image and workspace."""
         if self.live is not None and name == self.live.name:
@@ -293,6 +318,8 @@ class Workbench:
             old_link.close()
         if create:
             self.save(refresh=False)
+        if self.keeper is not None:
+            self.keeper.reconnected()  # a working link again, even after giving up on the old one
         return report
 
     def copy_to(self, name: str) -> None:
@@ -341,6 +368,7 @@ class Workbench:
                 copy.connection = ConnectionSpec(copy.connection.address, sealed)
         return skipped
 
+    @_one_at_a_time
     def rename(self, old: str, new: str) -> None:
         """Rename a session's file; secrets are sealed again under the new name."""
         from .session_store import SessionFile
@@ -352,18 +380,25 @@ class Workbench:
         current = self.live is not None and self.live.name == old
         live = self.live if current else self.load_session(old)
         assert live is not None
-        if live.locked:
-            raise UsageError(f"cannot rename {old}: its secrets {', '.join(sorted(live.locked))} are locked, and renaming re-seals them")
+        locked = sorted(live.locked)
+        if live.session.connection.token is not None:
+            try:
+                live.open_token()
+            except StuiError:
+                locked.append("the connection token")
+        if locked:
+            raise UsageError(f"cannot rename {old}: {', '.join(locked)} cannot be opened, and renaming seals them again")
         if current:
             self.save()
         copy = live.session.copy()
         copy.name = new
         self._reseal(copy, live, new)
-        file = SessionFile(self.store, new)
-        file.save(copy, history_limit=live.settings["history_limit"])
-        self.store.delete(old)
+        SessionFile(self.store, new).save(copy, history_limit=live.settings["history_limit"])
+        with self.store.locked(old):
+            self.store.delete(old)
         if current:
             renamed = self.load_session(new)
+            renamed.unrestored = set(live.unrestored)  # still nil in the image: keep their recipes
             self.use_session(renamed)
             if self.link is not None:
                 self._adopt_session_only()
@@ -379,6 +414,7 @@ class Workbench:
             raise UsageError("no session in use (start stui with --session NAME)")
         return self.live
 
+    @_one_at_a_time
     def close(self) -> None:
         """Save and let go of the image (stopping it when it is ours)."""
         try:

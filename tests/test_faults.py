@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pexpect
 import pytest
 from conftest import ROOT, spawn_stui
+from test_repl import type_line
 
 from stui_repl.connection import Connection
 
@@ -60,14 +61,6 @@ def start_repl(*args: str):
     child.screen = Screen(child)
     child.screen.expect_exact(PROMPT)
     return child
-
-
-def type_line(child, line: str, expect: str, timeout: float = 30) -> None:
-    from test_repl import PROMPT
-
-    child.sendline(line)
-    child.screen.expect(expect, timeout)
-    child.screen.expect_exact(PROMPT)
 
 
 def leave(child) -> None:
@@ -120,9 +113,8 @@ def test_ctrl_c_on_a_hung_image_gives_up_waiting_for_the_answer(server_image):
     child = start_repl()
     type_line(child, ":set heartbeat_timeout 2", "heartbeat_timeout = 2")
     type_line(child, "z := 7", "7")
-    child.sendline("[true] whileTrue")
-    child.screen.expect(r"whileTrue\r+\n")  # accepted: the REPL is evaluating it now
-    time.sleep(0.3)
+    child.sendline("Transcript showCr: 'looping'. [true] whileTrue")
+    child.screen.expect(r"(?m)^looping\r?$")  # the first statement answered: the loop is under way
     with stopped(gst_child_of(child.pid)):
         child.sendcontrol("c")
         child.screen.expect("did not answer within 2 s: the result of that evaluation is unknown")

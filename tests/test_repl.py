@@ -62,6 +62,19 @@ class Screen:
         return self.expect(re.escape(text), timeout)
 
 
+def type_line(child: pexpect.spawn, line: str, expect: str, timeout: float = 30) -> None:
+    """Enter a line, wait for what it prints, then for the next prompt.
+
+    The input is first seen accepted (echoed, then a new line): the echo
+    may hold the expected text too, and matching it there would move on
+    before the image has answered.
+    """
+    child.sendline(line)
+    child.screen.expect(re.escape(line) + r"\r*\n", timeout)
+    child.screen.expect(expect, timeout)
+    child.screen.expect_exact(PROMPT, timeout)
+
+
 def submit(child: pexpect.spawn, line: str) -> None:
     child.send(line + "\r")
 

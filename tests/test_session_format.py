@@ -233,9 +233,6 @@ def test_a_time_string_that_is_no_real_date_never_leads_to_an_unreadable_file():
         ("[variables]\nx = 3\n", "variables.x: expected a table"),
         ("[history]\nentries = 3\n", "history.entries: expected text"),
         ("[history]\nentries = ['a']\n", "history.entries: expected text"),
-        ("[preferences]\nx = [1]\n", "preferences.x: expected text, a number or a boolean"),
-        ("[preferences]\nx = 1.5\n", "preferences.x: expected text, a number or a boolean"),
-        ("[preferences]\nx = { a = 1 }\n", "preferences.x: expected text, a number or a boolean"),
         ("[connection]\naddress = 5\n", "connection.address: expected text"),
         ("[connection]\nrecent = [1]\n", "connection.recent[0]: expected a table"),
         ("[connection]\nrecent = [{ address = 'a' }, { address = 2 }]\n", "connection.recent[1].address: expected text"),
@@ -552,3 +549,8 @@ def test_split_head_finds_history_when_it_is_last():
 def test_split_head_gives_up_when_a_table_follows_history():
     text = F.render(rich_session()) + "\n[extra]\nkey = 1\n"
     assert F.split_head(text) is None
+
+
+def test_a_preference_of_the_wrong_type_is_kept_for_validation_not_called_corrupt():
+    session = F.parse("format = 1\n[preferences]\nheartbeat = 2.5\ntoolbar = [1]\n")
+    assert session.preferences == {"heartbeat": 2.5, "toolbar": [1]}

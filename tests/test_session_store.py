@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from stui_repl import session_format
-from stui_repl.errors import UsageError
+from stui_repl.errors import StuiError, UsageError
 from stui_repl.session_model import ImageSeen, Session, timestamp
 from stui_repl.session_store import SessionBusy, SessionFile, SessionStore, sessions_dir
 
@@ -537,3 +537,20 @@ def test_a_writer_killed_at_any_moment_leaves_a_loadable_file(store):
         assert len(loaded.session.history) >= 2000
     assert kills >= 5
     assert corrupt_files(store) == []
+
+
+def test_a_save_that_cannot_write_is_one_clear_error_and_the_file_stays(tmp_path, monkeypatch):
+    store = SessionStore(tmp_path / "sessions")
+    file = SessionFile(store, "full")
+    session = file.load().session
+    file.save(session, history_limit=10)
+    before = store.path("full").read_bytes()
+
+    def no_space(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", no_space)
+    session.add_history("x := 1", "2026-11-21T10:00:00.000Z", 10)
+    with pytest.raises(StuiError, match="^cannot save session full: No space left on device$"):
+        file.save(session, history_limit=10)
+    assert store.path("full").read_bytes() == before

@@ -14,7 +14,7 @@ from pathlib import Path
 import pexpect
 import pytest
 from conftest import run_stui, spawn_stui
-from test_repl import PROMPT, Screen
+from test_repl import PROMPT, Screen, type_line
 
 pytestmark = pytest.mark.usefixtures("server_image")
 
@@ -33,12 +33,6 @@ def start(*args: str) -> pexpect.spawn:
 def said_at_start(child: pexpect.spawn, pattern: str) -> None:
     """What stui printed before its first prompt (start() has read past it)."""
     assert re.search(pattern, child.screen.text), child.screen.text
-
-
-def type_line(child: pexpect.spawn, line: str, expect: str) -> None:
-    child.sendline(line)
-    child.screen.expect(expect)
-    child.screen.expect_exact(PROMPT)
 
 
 def set_secret(child: pexpect.spawn, name: str, value: str) -> None:
@@ -256,7 +250,7 @@ def test_set_keeps_a_preference_in_the_session(home):
 def test_session_commands_from_the_shell(home, tmp_path):
     assert run_stui("--session", "one", "-c", "v := 1").returncode == 0
     assert run_stui("session", "list", "--names").stdout.split() == ["one"]
-    assert "v := 1" in run_stui("session", "show", "one").stdout or "store" in run_stui("session", "show", "one").stdout
+    assert re.search(r"(?m)^v\s+SmallInteger\s+1\s+storeString", run_stui("session", "show", "one").stdout)
 
     assert run_stui("session", "rename", "one", "two").returncode == 0
     assert run_stui("session", "list", "--names").stdout.split() == ["two"]
