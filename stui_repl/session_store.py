@@ -222,13 +222,6 @@ class SessionStore:
         for path in (self.path(name), self.backup_path(name), self.directory / f".{name}.lock"):
             path.unlink(missing_ok=True)
 
-    def rename_files(self, old: str, new: str, text: str) -> None:
-        """Write `text` as NEW, then remove OLD: a crash in between leaves both, never neither."""
-        if self.exists(new):
-            raise UsageError(f"a session named {new} already exists")
-        self.write_text(new, text)
-        self.delete(old)
-
 
 def _digest(text: str | None) -> bytes | None:
     return None if text is None else hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()

@@ -129,25 +129,6 @@ def test_delete_removes_file_backup_and_lock(store):
     assert list(store.directory.iterdir()) == []
 
 
-def test_rename_files_refuses_an_existing_target(store):
-    old = save_text(store, "old", "a")
-    new = save_text(store, "new", "b")
-    with pytest.raises(UsageError, match="already exists"):
-        store.rename_files("old", "new", session_format.render(make_session("new", "c")))
-    assert store.path("old").read_text() == old
-    assert store.path("new").read_text() == new
-
-
-def test_rename_files_writes_the_new_name_and_removes_the_old(store):
-    save_text(store, "old", "a")
-    save_text(store, "old", "b")
-    text = session_format.render(make_session("new", "b"))
-    store.rename_files("old", "new", text)
-    assert store.names() == ["new"]
-    assert not store.backup_path("old").exists()
-    assert store.path("new").read_text() == text
-
-
 @pytest.mark.parametrize("name", ["../escape", "a/b", ".hidden", "x.toml", ""])
 def test_an_invalid_name_is_a_usage_error(store, name):
     with pytest.raises(UsageError, match="is not a session name"):
