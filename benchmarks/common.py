@@ -85,6 +85,23 @@ def cleanup() -> None:
         _HOME = None
 
 
+def time_to_prompt(*args: str, env: dict[str, str], timeout: float = 30) -> float:
+    """Spawn `stui ARGS` on a pty; seconds until `st>` is drawn. It is then told to quit."""
+    import pexpect
+
+    start = time.perf_counter()
+    child = pexpect.spawn(PYTHON, ["-m", "stui_repl", *args], cwd=str(REPO), env=env,
+                          encoding="utf-8", dimensions=(24, 100), timeout=timeout)
+    try:
+        child.expect("st>")
+        seconds = time.perf_counter() - start
+        child.sendline(":q")
+        child.expect(pexpect.EOF, timeout=timeout)
+        return seconds
+    finally:
+        child.close(force=True)
+
+
 def stui_argv(*args: str) -> list[str]:
     """`stui ARGS` (the console script is `python -m stui_repl`)."""
     return [PYTHON, "-m", "stui_repl", *args]

@@ -19,7 +19,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from common import PYTHON, REPO, Sample, bench_home, child_env, fmt, heading, line, repeat
+from common import PYTHON, REPO, Sample, bench_home, child_env, fmt, heading, line, repeat, time_to_prompt
 
 from stui_repl.session_store import SessionStore
 
@@ -74,17 +74,9 @@ def run(results: dict, *, quick: bool) -> None:
         store.write_text("healing", text)
 
     def cold_start() -> float:
-        start = time.perf_counter()
-        fresh = pexpect.spawn(PYTHON, ["-m", "stui_repl", "--session", "healing"], cwd=str(REPO), env=env,
-                              encoding="utf-8", dimensions=(24, 200), timeout=60)
         try:
-            fresh.expect("st>")
-            seconds = time.perf_counter() - start
-            fresh.sendline(":q")
-            fresh.expect(pexpect.EOF, timeout=30)
-            return seconds
+            return time_to_prompt("--session", "healing", env=env, timeout=60)
         finally:
-            fresh.close(force=True)
             store.write_text("healing", text)
 
     baseline = repeat("cold start", cold_start, runs=rounds)

@@ -9,34 +9,18 @@ Baseline: `python -c "import prompt_toolkit, rich"` in the same run.
 
 from __future__ import annotations
 
-import time
-
-from common import PYTHON, REPO, checked, child_env, fmt, heading, line, ratio, repeat, run_timed, target_note
+from common import PYTHON, checked, child_env, fmt, heading, line, ratio, repeat, run_timed, target_note, time_to_prompt
 
 TARGET = 0.250
 
 
 def run(results: dict, *, quick: bool) -> None:
-    import pexpect
 
     runs = 3 if quick else 7
     heading("4. Interactive: spawn `stui` on a pty until `st>` appears")
     env = child_env(extra={"TERM": "xterm", "PROMPT_TOOLKIT_NO_CPR": "1"})
 
-    def prompt_up() -> float:
-        start = time.perf_counter()
-        child = pexpect.spawn(PYTHON, ["-m", "stui_repl"], cwd=str(REPO), env=env,
-                              encoding="utf-8", dimensions=(24, 100), timeout=20)
-        try:
-            child.expect("st>")
-            seconds = time.perf_counter() - start
-            child.sendcontrol("d")
-            child.expect(pexpect.EOF, timeout=10)
-            return seconds
-        finally:
-            child.close(force=True)
-
-    prompt = repeat("prompt", prompt_up, runs=runs, warmup=1, budget=15)
+    prompt = repeat("prompt", lambda: time_to_prompt(env=env, timeout=20), runs=runs, warmup=1, budget=15)
     imports = repeat("import prompt_toolkit, rich", lambda: checked(
         run_timed([PYTHON, "-c", "import prompt_toolkit, rich"], env=env), "python").seconds, runs=runs, warmup=1)
     repl_imports = repeat("import stui_repl.repl", lambda: checked(

@@ -22,7 +22,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from common import PYTHON, REPO, bench_home, child_env, fmt, heading, line, ratio, repeat, target_note
+from common import PYTHON, REPO, bench_home, child_env, fmt, heading, line, ratio, repeat, target_note, time_to_prompt
 
 HISTORY = 10_000
 VARIABLES = 200
@@ -60,7 +60,6 @@ def build_large(name: str):  # -> Session
 
 
 def run(results: dict, *, quick: bool) -> None:
-    import pexpect
 
     from stui_repl import session_format
     from stui_repl.session_model import Session
@@ -83,17 +82,9 @@ def run(results: dict, *, quick: bool) -> None:
     env = child_env(extra={"TERM": "xterm", "PROMPT_TOOLKIT_NO_CPR": "1", "NO_COLOR": "1"})
 
     def prompt_up(name: str) -> float:
-        start = time.perf_counter()
-        child = pexpect.spawn(PYTHON, ["-m", "stui_repl", "--session", name], cwd=str(REPO), env=env,
-                              encoding="utf-8", dimensions=(24, 100), timeout=30)
         try:
-            child.expect("st>")
-            seconds = time.perf_counter() - start
-            child.sendline(":q")
-            child.expect(pexpect.EOF, timeout=20)
-            return seconds
+            return time_to_prompt("--session", name, env=env)
         finally:
-            child.close(force=True)
             # Quitting saved the session; put the original file back for the next run.
             store.write_text("large", text)
 
