@@ -16,7 +16,7 @@ def server_micro(results: dict) -> dict[str, float]:
     The server image sends the Transcript to stderr (its stdout is reserved
     for the port announcement), so both streams are read.
     """
-    from stui_repl import launcher
+    from stui_repl.image import launcher
 
     install = results["install"]
     image = launcher.server_image(install)

@@ -3,7 +3,7 @@
 
 One REPL on a session with its caps filled (sessions.build_large). Each
 round kills the image with SIGKILL and times, on the pty, until `1 + 1` is
-answered again: noticing (the keeper looks for a dead image every 0.25 s),
+answered again: noticing (the supervisor looks for a dead image every 0.25 s),
 healing (launch, hello, restore) and the evaluation. Healing itself is also
 timed in-process, since the pty's notices are drawn by the prompt's event
 loop while healing runs in another thread. Baseline, same run: starting stui
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from common import PYTHON, REPO, Sample, bench_home, child_env, fmt, heading, line, repeat, time_to_prompt
 
-from stui_repl.session_store import SessionStore
+from stui_repl.session.store import SessionStore
 
 
 def _gst_child(pid: int) -> int:
@@ -38,7 +38,7 @@ def run(results: dict, *, quick: bool) -> None:
     import pexpect
     from sessions import build_large
 
-    from stui_repl import session_format
+    from stui_repl.session import toml as session_format
 
     heading("7. Healing: a killed embedded image back to a usable prompt, 200 variables restored")
     rounds = 3 if quick else 6
@@ -89,7 +89,7 @@ def run(results: dict, *, quick: bool) -> None:
          f"{restored} variables restored")
     results["healing_total"] = sample.median
     healed_in_process = _heal_in_process(store, rounds)
-    line("Workbench.heal() + `1 + 1`, in-process", healed_in_process.describe())
+    line("SessionController.heal() + `1 + 1`, in-process", healed_in_process.describe())
     line("baseline: stui started afresh on it", baseline.describe())
     if healed_in_process.ok and baseline.ok:
         line("ratio heal / fresh start", f"{healed_in_process.median / baseline.median:.2f}x")
@@ -97,18 +97,18 @@ def run(results: dict, *, quick: bool) -> None:
 
 
 def _heal_in_process(store: SessionStore, rounds: int) -> Sample:
-    """Kill the image under a Workbench, then time heal() and one evaluation."""
-    from stui_repl import scanner
-    from stui_repl.workbench import Workbench
+    """Kill the image under a SessionController, then time heal() and one evaluation."""
+    from stui_repl.client import scanner
+    from stui_repl.session.controller import SessionController
 
-    bench = Workbench(store=store, vault_factory=lambda: None)
+    bench = SessionController(store=store, vault_factory=lambda: None)
     bench.use_session(bench.load_session("healing"))
     bench.attach()
 
     def once() -> float:
-        assert bench.link is not None and bench.link.image is not None
-        bench.link.image.process.kill()
-        bench.link.image.process.wait()
+        assert bench.attachment is not None and bench.attachment.image is not None
+        bench.attachment.image.process.kill()
+        bench.attachment.image.process.wait()
         start = time.perf_counter()
         bench.heal()
         result = bench.evaluator.evaluate_unit(scanner.split_script("1 + 1")[0])
@@ -118,5 +118,5 @@ def _heal_in_process(store: SessionStore, rounds: int) -> Sample:
     try:
         return repeat("heal", once, runs=rounds)
     finally:
-        if bench.link is not None:
-            bench.link.close()
+        if bench.attachment is not None:
+            bench.attachment.close()

@@ -15,10 +15,12 @@ import json
 import sys
 
 t0 = time.perf_counter()
-from stui_repl import cli, launcher, script
-from stui_repl.connection import Connection
-from stui_repl.evaluator import Evaluator
-from stui_repl.provision import ensure_gst
+from stui_repl import cli
+from stui_repl.image import launcher
+from stui_repl.modes import script
+from stui_repl.client.connection import Connection
+from stui_repl.client.evaluator import Evaluator
+from stui_repl.image.gst import ensure_gst
 from stui_repl.render import PlainRenderer
 
 t1 = time.perf_counter()

@@ -23,8 +23,8 @@ def run(results: dict, *, quick: bool) -> None:
     prompt = repeat("prompt", lambda: time_to_prompt(env=env, timeout=20), runs=runs, warmup=1, budget=15)
     imports = repeat("import prompt_toolkit, rich", lambda: checked(
         run_timed([PYTHON, "-c", "import prompt_toolkit, rich"], env=env), "python").seconds, runs=runs, warmup=1)
-    repl_imports = repeat("import stui_repl.repl", lambda: checked(
-        run_timed([PYTHON, "-c", "import stui_repl.repl"], env=env), "python").seconds, runs=runs, warmup=1)
+    repl_imports = repeat("import stui_repl.modes.repl", lambda: checked(
+        run_timed([PYTHON, "-c", "import stui_repl.modes.repl"], env=env), "python").seconds, runs=runs, warmup=1)
     results["prompt"] = prompt.median
     results["prompt_imports"] = imports.median
     results["repl_imports"] = repl_imports.median
@@ -32,7 +32,7 @@ def run(results: dict, *, quick: bool) -> None:
     line("", target_note(prompt.median, TARGET))
     line("baseline: import prompt_toolkit, rich", imports.describe())
     line("ratio prompt / baseline", ratio(prompt.median, imports.median))
-    line("python -c 'import stui_repl.repl'", f"{repl_imports.describe()}  (everything the REPL imports)")
+    line("python -c 'import stui_repl.modes.repl'", f"{repl_imports.describe()}  (everything the REPL imports)")
     phases = results.get("phases")
     if phases and repl_imports.ok:
         image = phases["launch (spawn gst, wait for port)"] + phases["connect + hello"]

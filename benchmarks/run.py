@@ -29,8 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     wanted = set(args.only.split(",")) if args.only else set(SECTIONS)
 
-    from stui_repl import launcher, paths
-    from stui_repl.provision import ProvisionError, ensure_gst
+    from stui_repl import paths
+    from stui_repl.image import launcher
+    from stui_repl.image.gst import ProvisionError, ensure_gst
 
     began = time.perf_counter()
     try:

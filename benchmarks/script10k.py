@@ -23,7 +23,7 @@ def make_script(statements: int) -> str:
 
 def scanning_cost(text: str) -> float:
     """Seconds stui's client spends splitting the script into statements."""
-    from stui_repl import scanner
+    from stui_repl.client import scanner
 
     start = time.perf_counter()
     scanner.split_script(text)
@@ -39,8 +39,8 @@ def evaluate_on_open_connection(install, text: str, client_cpu: list[float]) -> 
 
     from roundtrip import _session
 
-    from stui_repl import script
-    from stui_repl.evaluator import Evaluator
+    from stui_repl.modes import script
+    from stui_repl.client.evaluator import Evaluator
     from stui_repl.render import PlainRenderer
 
     with _session(install) as (connection, dog):

@@ -42,7 +42,7 @@ def _inputs(count: int) -> list[str]:
 
 
 def build_large(name: str):  # -> Session
-    from stui_repl.session_model import Session
+    from stui_repl.session.model import Session
 
     session = Session.new(name, "2026-01-01T00:00:00.000Z", "bench")
     for i, text in enumerate(_inputs(HISTORY)):
@@ -61,9 +61,9 @@ def build_large(name: str):  # -> Session
 
 def run(results: dict, *, quick: bool) -> None:
 
-    from stui_repl import session_format
-    from stui_repl.session_model import Session
-    from stui_repl.session_store import SessionFile, SessionStore
+    from stui_repl.session import toml as session_format
+    from stui_repl.session.model import Session
+    from stui_repl.session.store import SessionFile, SessionStore
 
     heading("6. Sessions: 10,000 history entries and 200 variables")
     runs = 3 if quick else 7
@@ -133,8 +133,8 @@ def run(results: dict, *, quick: bool) -> None:
     # -- memory ------------------------------------------------------------------------
     probe = (
         "import os, sys, tracemalloc\n"
-        "from stui_repl.session_store import SessionFile, SessionStore\n"
-        "from stui_repl import session_format\n"
+        "from stui_repl.session.store import SessionFile, SessionStore\n"
+        "from stui_repl.session import toml as session_format\n"
         "def rss():\n"
         "    return int(open('/proc/self/statm').read().split()[1]) * os.sysconf('SC_PAGE_SIZE')\n"
         "before = rss()\n"
@@ -174,7 +174,7 @@ def run(results: dict, *, quick: bool) -> None:
 
 
 def _array_of_tables(session) -> str:
-    from stui_repl.session_format import toml_string
+    from stui_repl.session.toml import toml_string
 
     return "".join(f"[[history]]\nat = {when}\ninput = {toml_string(text)}\n\n" for when, text in session.history)
 

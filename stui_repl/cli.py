@@ -1,11 +1,10 @@
 """The command line: options, choosing a mode, and turning failures into
 one-line messages and exit statuses.
 
-Modes: the interactive REPL (a terminal on stdin), scripted evaluation
-(piped stdin, -c, -f), `stui serve` (just the server, for --connect from
-elsewhere) and `stui setup` (provision gst and build the server image ahead
-of time). prompt_toolkit and rich are imported only by the REPL, so scripts
-start quickly.
+Modes (stui_repl.modes): the interactive REPL (a terminal on stdin),
+scripted evaluation (piped stdin, -c, -f), and the subcommands that open no
+prompt (serve, setup, session, key, config). prompt_toolkit and rich are
+imported only by the REPL, so scripts start quickly.
 """
 
 from __future__ import annotations
@@ -17,12 +16,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import __version__, paths
-from .errors import EXIT_OK, EXIT_USAGE, StuiError, UsageError
+from . import __version__
+from .errors import EXIT_USAGE, StuiError, UsageError
 
 if TYPE_CHECKING:
-    from .session_store import SessionStore
-    from .vault import Vault
+    from .session.controller import SessionController
 
 DESCRIPTION = "A line-mode REPL for Smalltalk. Without arguments, opens a prompt on a GNU Smalltalk image that stui starts itself."
 
@@ -131,41 +129,6 @@ def build_setup_parser() -> argparse.ArgumentParser:
     return _Parser(prog="stui setup", description="Find or install GNU Smalltalk 3.2.5 and build the server image.").with_debug()
 
 
-def default_token_file() -> Path:
-    return paths.config_dir() / "token"
-
-
-def given_token(token_file: str | None) -> str | None:
-    """The token named on the command line or in the environment, if any."""
-    if token_file:
-        return _read_token_file(Path(token_file))
-    if os.environ.get("STUI_TOKEN"):
-        return os.environ["STUI_TOKEN"].strip()
-    return None
-
-
-def fallback_token() -> str | None:
-    """The token `stui serve` wrote, for a server on this machine."""
-    return _read_token_file(default_token_file()) if default_token_file().exists() else None
-
-
-def _read_token_file(path: Path) -> str:
-    try:
-        token = path.read_text().strip()
-    except OSError as exc:
-        raise UsageError(f"cannot read the token file {path}: {exc.strerror}") from None
-    if not token:
-        raise UsageError(f"the token file {path} is empty")
-    return token
-
-
-def _notify(message: str) -> None:
-    print(f"stui: {message}", file=sys.stderr, flush=True)
-
-
-_progress = _notify  # progress of provisioning and launching: the same one line on stderr
-
-
 def flags_of(args: argparse.Namespace) -> dict[str, object]:
     """Settings the command line fixes: the top layer over session and configuration."""
     return {"edit_mode": "vi"} if getattr(args, "vi", False) else {}
@@ -175,63 +138,43 @@ def wants_color(args: argparse.Namespace) -> bool:
     return not (getattr(args, "no_color", False) or os.environ.get("NO_COLOR"))
 
 
-def config_command(argv: Sequence[str]) -> int:
-    from . import config
-    from .preferences import Settings
-    from .render import PlainRenderer
-
-    args = build_config_parser().parse_args(argv)
-    if args.example:
-        sys.stdout.write(config.example())
-        return EXIT_OK
-    if args.path:
-        print(config.config_path())
-        return EXIT_OK
-    configured, problems = config.load()
-    for problem in problems:
-        _notify(problem)
-    rows = [(name, value, source) for name, value, source, _help in Settings(configured).rows()]
-    print(f"configuration file: {config.config_path()}" + ("" if config.config_path().exists() else " (none yet)"))
-    PlainRenderer().table("settings", ("name", "value", "from"), rows)
-    return EXIT_OK
-
-
-def open_workbench(args: argparse.Namespace, *, session: str | None, record_history: bool):  # -> Workbench
+def open_controller(args: argparse.Namespace, *, session: str | None, record_history: bool) -> SessionController:
     """Load the session (if any) and attach it to its image, or the one the flags name."""
-    from .image_link import parse_address
-    from .workbench import Workbench
+    from . import config
+    from .image.attachment import parse_address
+    from .image.tokens import fallback_token, given_token
+    from .modes.admin import notify, terminal_vault
+    from .session.controller import SessionController
 
     if args.connect and args.embedded:
         raise UsageError("--connect and --embedded contradict each other")
     if args.connect:
         parse_address(args.connect)  # a bad address is a usage error before anything starts
-    from . import config
-
     configured, problems = config.load()
     for problem in problems:
-        _notify(problem)
-    bench = Workbench(
-        progress=_progress, notify=_notify, record_history=record_history, vault_factory=_vault_factory,
+        notify(problem)
+    controller = SessionController(
+        progress=notify, notify=notify, record_history=record_history, vault_factory=terminal_vault,
         config=configured, flags=flags_of(args),
     )
     if getattr(args, "debug", False):
-        from . import connection
-        from .wire_trace import WireTrace
+        from .client import connection
+        from .client.trace import WireTrace
 
-        connection.TRACE = WireTrace(lambda: bench.live.masker if bench.live is not None else None)
+        connection.TRACE = WireTrace(lambda: controller.active.masker if controller.active is not None else None)
     if session is not None:
-        bench.use_session(bench.load_session(session))
-    bench.default_token = fallback_token()
+        controller.use_session(controller.load_session(session))
+    controller.default_token = fallback_token()
     try:
-        bench.attach(address=args.connect, token=given_token(args.token_file), embedded=args.embedded)
+        controller.attach(address=args.connect, token=given_token(args.token_file), embedded=args.embedded)
     except BaseException:
-        bench.close()
+        controller.close()
         raise
-    return bench
+    return controller
 
 
 def run_scripted(args: argparse.Namespace) -> int:
-    from . import script
+    from .modes import script
     from .render import JsonRenderer, PlainRenderer
 
     if args.file:
@@ -245,272 +188,46 @@ def run_scripted(args: argparse.Namespace) -> int:
     else:
         text, source, print_values = sys.stdin.read(), "stdin", not args.quiet
     renderer = JsonRenderer() if args.format == "json" else PlainRenderer()
-    bench = open_workbench(args, session=args.session, record_history=False)
+    controller = open_controller(args, session=args.session, record_history=False)
     try:
         return script.run(
-            text, bench, renderer,
+            text, controller, renderer,
             source=source, print_values=print_values, keep_going=args.keep_going,
         )
     finally:
-        bench.close()
+        controller.close()
 
 
 def run_interactive(args: argparse.Namespace) -> int:
-    from .repl import Repl
+    from .modes.repl import Repl
 
-    bench = open_workbench(args, session=args.session or "default", record_history=True)
+    controller = open_controller(args, session=args.session or "default", record_history=True)
     try:
-        return Repl(bench, color=wants_color(args)).run()
+        return Repl(controller, color=wants_color(args)).run()
     finally:
-        bench.close()
+        controller.close()
 
 
-def serve(argv: Sequence[str]) -> int:
-    import secrets
-    import signal
-
-    from .launcher import launch
-
-    args = build_serve_parser().parse_args(argv)
-    if args.lease is not None and not (args.lease >= 0 and args.lease != float("inf")):
-        raise UsageError("--lease must be a number of seconds, 0 or more")
-    token_path = Path(args.token_file) if args.token_file else default_token_file()
-    if token_path.exists():
-        token = _read_token_file(token_path)
-    else:
-        token = secrets.token_hex(16)
-        token_path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(token_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(token + "\n")
-    image = launch(host=args.host, port=args.port, token=token, progress=_progress, lease=args.lease)
-    print(f"stui: serving on {image.address} (token in {token_path}); Ctrl-C stops", file=sys.stderr, flush=True)
-    print(f"{image.address}", flush=True)
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    try:
-        image.process.wait()
-        print("stui: the image exited", file=sys.stderr)
-        return 3
-    except KeyboardInterrupt:
-        return EXIT_OK
-    finally:
-        image.stop()
-
-
-def setup(argv: Sequence[str]) -> int:
-    from .launcher import server_image
-    from .provision import ProvisionError, ensure_gst
-
-    build_setup_parser().parse_args(argv)
-    try:
-        install = ensure_gst(progress=_progress)
-    except ProvisionError as exc:
-        raise StuiError(str(exc)) from None
-    image = server_image(install, progress=_progress)
-    print(f"stui: GNU Smalltalk {install.version} ({install.source}: {install.gst})")
-    print(f"stui: server image {image}")
-    return EXIT_OK
-
-
-def ask_hidden(label: str) -> str:
-    """A passphrase or secret from the terminal, never echoed; without a terminal, no answer.
-
-    getpass falls back to reading stdin when there is no terminal, which
-    would swallow a piped script's first line: so it is used only when
-    /dev/tty opens. A new passphrase is asked twice.
-    """
-    import getpass
-
-    try:
-        os.close(os.open("/dev/tty", os.O_RDWR))
-    except OSError:
-        return ""
-    from .vault import PROMPT_FIRST_PASSPHRASE, PROMPT_NEW_PASSPHRASE
-
-    try:
-        answer = getpass.getpass(label)
-        confirming = label in (PROMPT_FIRST_PASSPHRASE, PROMPT_NEW_PASSPHRASE) and answer
-        if confirming and getpass.getpass("the same again: ") != answer:
-            print("stui: the two passphrases differ", file=sys.stderr)
-            return ""
-        return answer
-    except (OSError, EOFError):
-        return ""
-
-
-def session_command(argv: Sequence[str]) -> int:
-    from .session_store import SessionStore, check_name
-
-    args = build_session_parser().parse_args(argv)
-    store = SessionStore()
-    if args.command == "list":
-        if args.names:
-            for name in store.names():
-                print(name)
-            return EXIT_OK
-        rows = [(s.name, s.image, str(s.variables), str(s.history), s.last_used, s.state) for s in store.summaries()]
-        from .render import PlainRenderer
-
-        PlainRenderer().table("sessions", ("name", "image", "variables", "history", "last used", "state"), rows)
-        return EXIT_OK
-    if args.command == "export":
-        text = store.read_text(check_name(args.name))
-        if text is None:
-            raise UsageError(f"no session named {args.name}")
-        sys.stdout.write(text)
-        return EXIT_OK
-    if args.command == "show":
-        return show_session(store, check_name(args.name))
-    if args.command == "delete":
-        if not store.exists(check_name(args.name)):
-            raise UsageError(f"no session named {args.name}")
-        if not args.yes:
-            if not sys.stdin.isatty():
-                raise UsageError("stui session delete asks first; without a terminal, add --yes")
-            if input(f"delete session {args.name} and its backup? [y/N] ").strip().lower() not in ("y", "yes"):
-                print("not deleted")
-                return EXIT_OK
-        with store.locked(args.name):
-            store.delete(args.name)
-        print(f"deleted session {args.name}")
-        return EXIT_OK
-    if args.command == "rename":
-        from .workbench import Workbench
-
-        Workbench(store=store, notify=_notify, vault_factory=_vault_factory).rename(check_name(args.old), check_name(args.new))
-        print(f"renamed session {args.old} to {args.new}")
-        return EXIT_OK
-    return import_session(store, args.file, args.name)
-
-
-def show_session(store: SessionStore, name: str) -> int:
-    """What a session holds, for a person: not its file (export prints that)."""
-    from .render import PlainRenderer
-
-    if not store.exists(name):
-        raise UsageError(f"no session named {name}")
-    loaded = store.load(name)
-    for note in loaded.notes:
-        _notify(note)
-    session = loaded.session
-    image = f"{session.image.version} (id {session.image.image_id})" if session.image else "not seen yet"
-    renderer = PlainRenderer()
-    renderer.table(f"session {name}", ("", ""), [
-        ("file", str(store.path(name))),
-        ("image", image),
-        ("connection", session.connection.describe() + (" (token saved, encrypted)" if session.connection.token else "")),
-        ("history", f"{len(session.history)} inputs"),
-        ("created", session.created),
-        ("last used", session.updated),
-    ])
-    rows = []
-    for variable in session.replay_order():
-        rows.append((variable.name, variable.value_class, variable.value, variable.kept_as))
-    renderer.table("variables", ("name", "class", "value", "saved as"), rows)
-    return EXIT_OK
-
-
-def import_session(store: SessionStore, file: str, name: str | None) -> int:
-    """Add a session from a file, checking it first; never over an existing one."""
-    from . import session_format
-    from .session_store import check_name
-
-    try:
-        text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read {file}: {getattr(exc, 'strerror', None) or exc}") from None
-    try:
-        session = session_format.parse(text)
-    except session_format.SessionFormatError as exc:
-        raise UsageError(f"{file} is not a session file stui can read: {exc}") from None
-    target = check_name(name or session.name or Path(file).stem)
-    with store.locked(target):
-        if store.exists(target):
-            raise UsageError(f"a session named {target} already exists (--as NAME imports it under another name)")
-        if target != session.name and (session.secrets() or session.connection.token):
-            _notify(f"imported as {target}, not {session.name}: its secrets were sealed for {session.name} and will show as locked")
-        store.write_text(target, text)
-    print(f"imported session {target}")
-    return EXIT_OK
-
-
-def _vault_factory() -> Vault:
-    from .vault import open_vault
-
-    return open_vault(prompt=ask_hidden)
-
-
-def key_command(argv: Sequence[str]) -> int:
-    """`stui key rotate`: a new key, every session's secrets sealed again with it."""
-    from dataclasses import replace
-
-    from . import session_format
-    from .live_session import TOKEN_FIELD, secret_field
-    from .session_model import ConnectionSpec
-    from .session_store import SessionStore
-
-    build_key_parser().parse_args(argv)
-    vault = _vault_factory()
-    store = SessionStore()
-    new_id = vault.start_rotation()
-    count = 0
-    unopenable: list[str] = []
-    for name in store.names():
-        with store.locked(name):
-            text = store.read_text(name)
-            if text is None:
-                continue
-            try:
-                session = session_format.parse(text)
-            except session_format.SessionFormatError as exc:
-                raise StuiError(f"session {name} is unreadable ({exc}); the rotation is not finished, the old key is kept") from None
-            changed = False
-            for variable in session.secrets():
-                sealed = _resealed(vault, variable.sealed, name, secret_field(variable.name), unopenable)
-                if sealed != variable.sealed:
-                    session.variables[variable.name] = replace(variable, sealed=sealed)
-                    changed = True
-                count += 1
-            if session.connection.token is not None:
-                sealed = _resealed(vault, session.connection.token, name, TOKEN_FIELD, unopenable)
-                changed = changed or sealed != session.connection.token
-                session.connection = ConnectionSpec(session.connection.address, sealed)
-                count += 1
-            if changed:
-                store.write_text(name, session_format.render(session, text))
-    vault.finish_rotation()
-    opened = count - len(unopenable)
-    print(f"stui: new key {new_id}; {opened} secret{'s' if opened != 1 else ''} sealed again")
-    if unopenable:
-        _notify(f"left as they were, since neither key opens them: {', '.join(unopenable)}")
-    return EXIT_OK
-
-
-def _resealed(vault: Vault, sealed: str, session: str, field: str, unopenable: list[str]) -> str:
-    """The value sealed with the new key; one that no key here opens stays as it is (and is listed)."""
-    from .vault import LockedSecret
-
-    try:
-        return vault.reseal(sealed, session=session, field=field)
-    except LockedSecret:
-        unopenable.append(f"{session}: {field}")
-        return sealed
+# The subcommands: their parsers, and where they run (modes.admin).
+SUBCOMMANDS = {
+    "serve": (build_serve_parser, "serve"),
+    "setup": (build_setup_parser, "setup"),
+    "session": (build_session_parser, "session_command"),
+    "key": (build_key_parser, "key_command"),
+    "config": (build_config_parser, "config_command"),
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     try:
-        if argv[:1] == ["serve"]:
-            return serve(argv[1:])
-        if argv[:1] == ["setup"]:
-            return setup(argv[1:])
-        if argv[:1] == ["session"]:
-            return session_command(argv[1:])
-        if argv[:1] == ["key"]:
-            return key_command(argv[1:])
-        if argv[:1] == ["config"]:
-            return config_command(argv[1:])
+        if argv[:1] and argv[0] in SUBCOMMANDS:
+            build, handler = SUBCOMMANDS[argv[0]]
+            sub_args = build().parse_args(argv[1:])
+            from .modes import admin
+
+            return getattr(admin, handler)(sub_args)
         args = build_parser().parse_args(argv)
         if args.file is None and args.code is None and sys.stdin.isatty():
             if args.format != "text":

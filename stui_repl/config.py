@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import paths
-from .preferences import PREFERENCES, validated
+from .settings import PREFERENCES, validated
 
 
 def config_path() -> Path:

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
-from .wire import EvalResult, RemoteError
+from .client.wire import EvalResult, RemoteError
 
 
 class PlainRenderer:

@@ -50,14 +50,14 @@ def _isolated_home(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="session")
 def gst_install(stui_home: Path):
     os.environ["STUI_HOME"] = str(stui_home)
-    from stui_repl.provision import ensure_gst
+    from stui_repl.image.gst import ensure_gst
 
     return ensure_gst()
 
 
 @pytest.fixture(scope="session")
 def server_image(gst_install) -> Path:
-    from stui_repl.launcher import server_image
+    from stui_repl.image.launcher import server_image
 
     return server_image(gst_install)
 
@@ -65,7 +65,7 @@ def server_image(gst_install) -> Path:
 @pytest.fixture
 def image(gst_install, server_image) -> Iterator:
     """A fresh gst image running the server, stopped after the test."""
-    from stui_repl.launcher import launch
+    from stui_repl.image.launcher import launch
 
     running = launch(gst_install)
     yield running
@@ -76,7 +76,7 @@ def image(gst_install, server_image) -> Iterator:
 def shared_image(gst_install, server_image, stui_home: Path) -> Iterator:
     """One image for a whole module of tests that do not disturb each other."""
     os.environ["STUI_HOME"] = str(stui_home)
-    from stui_repl.launcher import launch
+    from stui_repl.image.launcher import launch
 
     running = launch(gst_install)
     yield running

@@ -2,8 +2,8 @@
 
 One source of truth: the options come from the argparse parsers of
 stui_repl/cli.py (with the subcommands of `stui session` and `stui key`, and
-`stui config`), the meta-commands from stui_repl.meta.REGISTRY (with the
-subcommands of `:session`), the settings from stui_repl.preferences. Each
+`stui config`), the meta-commands from stui_repl.commands.REGISTRY (with the
+subcommands of `:session`), the settings from stui_repl.settings. Each
 must appear in `stui --help`, in man/stui.1 and in every completion script,
 and nothing else may: an option named there must exist in a parser. The man
 page must lint clean under groff and mandoc, and the completion scripts are
@@ -31,8 +31,11 @@ from pathlib import Path
 import pytest
 from prompt_toolkit.buffer import Buffer
 
-from stui_repl import __version__, cli, config, errors, preferences, session_format, session_model
-from stui_repl.meta import REGISTRY
+from stui_repl import __version__, cli, config, errors
+from stui_repl import settings as preferences
+from stui_repl.session import model as session_model
+from stui_repl.session import toml as session_format
+from stui_repl.commands import REGISTRY
 
 ROOT = Path(__file__).resolve().parents[1]
 MAN_PAGE = ROOT / "man" / "stui.1"
@@ -346,7 +349,7 @@ def test_man_page_documents_exactly_the_settings() -> None:
 
 
 def test_man_page_documents_environment_and_exit_statuses() -> None:
-    sources = "\n".join(p.read_text() for p in (ROOT / "stui_repl").glob("*.py"))
+    sources = "\n".join(p.read_text() for p in (ROOT / "stui_repl").rglob("*.py"))
     used = set(re.findall(r"""["']((?:STUI|XDG)_[A-Z_]+)["']""", sources))
     assert {"STUI_HOME", "STUI_GST", "STUI_TOKEN", "STUI_PASSPHRASE", "XDG_CACHE_HOME"} <= used
     # Other variables stui reads itself (PATH only to find gst, under STUI_GST).

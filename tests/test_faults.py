@@ -15,7 +15,7 @@ import pytest
 from conftest import ROOT, spawn_stui
 from test_repl import type_line
 
-from stui_repl.connection import Connection
+from stui_repl.client.connection import Connection
 
 
 def gst_child_of(pid: int, timeout: float = 20) -> int:
@@ -131,7 +131,7 @@ def remote(gst_install, server_image):
     """A served image (as `stui serve` runs one) behind a cuttable relay."""
     from cuttable_proxy import CuttableProxy
 
-    from stui_repl.launcher import launch
+    from stui_repl.image.launcher import launch
 
     images = [launch(gst_install, lease=60)]
     proxy = CuttableProxy(images[0].port)

@@ -1,4 +1,4 @@
-"""Tests for stui_repl.scanner: splitting, completeness, assignments, completion."""
+"""Tests for stui_repl.client.scanner: splitting, completeness, assignments, completion."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from stui_repl.scanner import (
+from stui_repl.client.scanner import (
     Unit,
     assigned_names,
     completion_context,

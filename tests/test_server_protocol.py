@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import run_stui
 
-from stui_repl.connection import Connection
+from stui_repl.client.connection import Connection
 from stui_repl.errors import ImageUnreachable
 
 
@@ -337,7 +337,7 @@ def test_a_merged_run_answers_once_for_all_its_statements(client):
 def test_thousands_of_pipelined_evaluations_all_answer(shared_image):
     """Regression: a resume lost to gst's process start-up left an evaluation
     suspended forever, and its connection with it (about one batch in ten)."""
-    from stui_repl.connection import Connection
+    from stui_repl.client.connection import Connection
 
     connection = Connection.open(shared_image.host, shared_image.port, shared_image.token)
     connection.request({"op": "eval", "code": "n := 0", "declare": ["n"]})
@@ -688,7 +688,7 @@ def test_an_evaluation_running_when_its_connection_is_cut_is_stopped(image):
 
 
 def test_a_workspace_whose_lease_expired_is_gone(gst_install, server_image):
-    from stui_repl.launcher import launch
+    from stui_repl.image.launcher import launch
 
     running = launch(gst_install, lease=1)
     try:
@@ -711,7 +711,7 @@ def test_a_workspace_whose_lease_expired_is_gone(gst_install, server_image):
 
 
 def test_a_lease_of_zero_releases_the_workspace_at_once(gst_install, server_image):
-    from stui_repl.launcher import launch
+    from stui_repl.image.launcher import launch
 
     running = launch(gst_install, lease=0)
     try:
@@ -729,7 +729,7 @@ def test_a_lease_of_zero_releases_the_workspace_at_once(gst_install, server_imag
 
 
 def start_server_directly(gst_install, server_image, settings: dict) -> subprocess.CompletedProcess:
-    from stui_repl.launcher import START_SCRIPT
+    from stui_repl.image.launcher import START_SCRIPT
 
     return subprocess.run(
         gst_install.command(str(START_SCRIPT), image=server_image), env=gst_install.environ(),
@@ -750,7 +750,7 @@ def test_a_non_loopback_address_without_a_token_is_refused(gst_install, server_i
 
 
 def test_the_launcher_reports_the_refusal_in_one_line(gst_install, server_image):
-    from stui_repl.launcher import _start
+    from stui_repl.image.launcher import _start
 
     with pytest.raises(ImageUnreachable) as caught:
         _start(gst_install, server_image, "0.0.0.0", 0, "", 30.0)
@@ -789,7 +789,7 @@ def listening_addresses(port: int) -> set[str]:
 
 def test_localhost_means_the_loopback_interface(gst_install, server_image):
     """gst's IPAddress fromString: reads 'localhost' (any name) as 0.0.0.0."""
-    from stui_repl.launcher import launch
+    from stui_repl.image.launcher import launch
 
     if not os.path.exists("/proc/net/tcp"):
         pytest.skip("needs /proc/net/tcp to see where the server listens")

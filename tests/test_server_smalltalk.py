@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from stui_repl.launcher import SERVER_DIR
+from stui_repl.image.launcher import SERVER_DIR
 
 TEST_FILES = sorted((SERVER_DIR / "tests").glob("Stui*Test.st"))
 

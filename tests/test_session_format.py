@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import tomlkit
 
-from stui_repl import session_format as F
-from stui_repl.session_model import (
+from stui_repl.session import toml as F
+from stui_repl.session.model import (
     ConnectionSpec,
     ImageSeen,
     RecentConnection,

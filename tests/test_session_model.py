@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from stui_repl.session_model import (
+from stui_repl.session.model import (
     STORE_CHARS,
     VALUE_CHARS,
     ConnectionSpec,

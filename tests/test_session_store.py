@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from stui_repl import session_format
+from stui_repl.session import toml as session_format
 from stui_repl.errors import StuiError, UsageError
-from stui_repl.session_model import ImageSeen, Session, timestamp
-from stui_repl.session_store import SessionBusy, SessionFile, SessionStore, sessions_dir
+from stui_repl.session.model import ImageSeen, Session, timestamp
+from stui_repl.session.store import SessionBusy, SessionFile, SessionStore, sessions_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures" / "sessions"
@@ -328,7 +328,7 @@ HOLDER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from stui_repl.session_store import SessionStore
+    from stui_repl.session.store import SessionStore
     with SessionStore(Path(sys.argv[1])).locked("demo"):
         print("locked", flush=True)
         sys.stdin.read()
@@ -481,7 +481,7 @@ WRITER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from stui_repl.session_store import SessionFile, SessionStore
+    from stui_repl.session.store import SessionFile, SessionStore
     file = SessionFile(SessionStore(Path(sys.argv[1])), "demo")
     session = file.load().session
     print("ready", flush=True)

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from stui_repl import vault as vault_module
+from stui_repl.session import vault as vault_module
 from stui_repl.errors import StuiError
-from stui_repl.vault import (
+from stui_repl.session.vault import (
     KeyringKeySource,
     LockedSecret,
     Vault,
@@ -481,7 +481,7 @@ def test_an_unknown_source_is_a_one_line_error() -> None:
 def test_importing_and_opening_the_vault_imports_no_crypto_and_creates_nothing(home: Path) -> None:
     script = (
         "import sys\n"
-        "from stui_repl import vault\n"
+        "from stui_repl.session import vault\n"
         "for source in vault.SOURCES:\n"
         "    v = vault.open_vault(source)\n"
         "    repr(v)\n"

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from stui_repl import wire
+from stui_repl.client import wire
 
 
 def test_encode_is_one_ascii_line():
@@ -71,7 +71,7 @@ def test_eval_request_sends_only_what_differs_from_the_defaults():
 
 
 def test_the_launcher_starts_again_when_gst_crashes_while_starting(monkeypatch):
-    from stui_repl import launcher
+    from stui_repl.image import launcher
 
     attempts = []
 
@@ -97,8 +97,8 @@ def test_the_launcher_starts_again_when_gst_crashes_while_starting(monkeypatch):
 
 
 def test_unanswered_statements_are_an_error_not_silence():
-    from stui_repl import scanner
-    from stui_repl.evaluator import Evaluator
+    from stui_repl.client import scanner
+    from stui_repl.client.evaluator import Evaluator
 
     class OneAnswerConnection:
         def pipeline(self, requests, on_reply, window):

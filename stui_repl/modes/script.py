@@ -11,13 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from . import meta, scanner
-from .errors import EXIT_OK, EXIT_SMALLTALK_ERROR
-from .evaluator import Outcome
-from .render import JsonRenderer, PlainRenderer
+from ..client import scanner
+from ..client.evaluator import Outcome
+from ..commands import REGISTRY, Context
+from ..errors import EXIT_OK, EXIT_SMALLTALK_ERROR
+from ..render import JsonRenderer, PlainRenderer
 
 if TYPE_CHECKING:
-    from .workbench import Workbench
+    from ..session.controller import SessionController
 
 
 def _groups(units: list[scanner.Unit]) -> Iterator[list[scanner.Unit]]:
@@ -46,7 +47,7 @@ def error_location(source: str, outcome: Outcome) -> str:
 
 def run(
     text: str,
-    workbench: Workbench,
+    controller: SessionController,
     renderer: PlainRenderer,
     *,
     source: str,
@@ -55,20 +56,16 @@ def run(
 ) -> int:
     """Evaluate text; answer the exit status (0, or 1 after a Smalltalk error).
 
-    With a session, the variables the script assigned are recorded, each
-    with the statement that last assigned it, to be saved when it ends.
+    With a session, the controller records what each statement assigned, to
+    be saved when the script ends.
     """
-    context = meta.Context(None, renderer, workbench=workbench)
+    context = Context(renderer, controller)
     failed = False
-    assigned_by: dict[str, str] = {}
 
     def on_outcome(outcome: Outcome) -> bool:
         nonlocal failed
         result = outcome.result
-        if result.ok:
-            for name in outcome.unit.names if outcome.unit.kind == "statement" else ():
-                assigned_by.pop(name, None)  # moves to the end: the order of last assignment
-                assigned_by[name] = outcome.unit.code
+        controller.record(outcome.unit, result)
         if isinstance(renderer, JsonRenderer):
             renderer.record(outcome.unit.line, outcome.unit.code, result)
         else:
@@ -87,7 +84,7 @@ def run(
 
     for group in _groups(scanner.split_script(text)):
         if group[0].kind == "meta":
-            meta.REGISTRY.run(context, group[0].code)
+            REGISTRY.run(context, group[0].code)
             if context.quit_requested:
                 break
             continue
@@ -95,10 +92,4 @@ def run(
         if failed and not keep_going:
             break
     renderer.flush()
-    live = workbench.live
-    if live is not None and assigned_by:
-        described = {str(d.get("name", "")): d for d in context.evaluator.bindings()}
-        for name, code in assigned_by.items():  # in assignment order, so replay meets dependencies
-            if name in described:
-                live.note_bindings([described[name]], code)
     return EXIT_SMALLTALK_ERROR if failed else EXIT_OK

@@ -1,4 +1,4 @@
-"""The session in use: it watches evaluations, keeps secrets, restores and saves.
+"""The open session in memory: it records evaluations, keeps secrets, restores and saves.
 
 This is where the session model meets the image. After each evaluation the
 server describes the variables the code assigned; they are recorded with a
@@ -21,13 +21,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from . import scanner
-from .errors import StuiError
-from .evaluator import Evaluator
-from .preferences import Settings
-from .session_model import STORE_CHARS, ImageSeen, MergeNote, RecentConnection, Session, Variable, shorten
-from .session_store import SessionFile, now
-from .wire import RemoteError, ServerInfo
+from ..client import scanner, wire
+from ..client.evaluator import Evaluator
+from ..client.wire import EvalResult, RemoteError, ServerInfo
+from ..errors import StuiError
+from ..settings import Settings
+from .model import STORE_CHARS, ImageSeen, MergeNote, RecentConnection, Session, Variable, shorten
+from .store import SessionFile, now
+from .vault import TOKEN_FIELD, secret_field
 
 MASK = "********"
 
@@ -47,13 +48,6 @@ class RestoreReport:
         reasons = "; ".join(f"{name}: {why}" for name, why in self.failed[:5])
         more = f"; and {len(self.failed) - 5} more" if len(self.failed) > 5 else ""
         return f"restored {len(self.restored)} of {total} variables; could not restore {reasons}{more}"
-
-
-def secret_field(name: str) -> str:
-    return f"variables.{name}.secret"
-
-
-TOKEN_FIELD = "connection.token"
 
 
 class Masker:
@@ -91,7 +85,7 @@ class Masker:
         return bool(text and self._pattern is not None and self._pattern.search(text))
 
 
-class LiveSession:
+class ActiveSession:
     def __init__(
         self,
         file: SessionFile,
@@ -113,6 +107,9 @@ class LiveSession:
         # Variables a restore could not re-create: the image holds nil for them,
         # which must not replace their saved recipe until the code assigns them.
         self.unrestored: set[str] = set()
+        # Variables scripts assigned, with the statement that last did, in that
+        # order: script replies do not describe them, the next refresh does.
+        self._pending: dict[str, str] = {}
         self.last_save = time.monotonic()
         self.dirty = False
 
@@ -163,9 +160,9 @@ class LiveSession:
 
     @staticmethod
     def _bind_secret(evaluator: Evaluator, name: str, plaintext: str) -> None:
-        reply = evaluator.connection.request({"op": "bindings", "action": "secret", "name": name, "value": plaintext})
-        if not reply.get("ok"):
-            raise StuiError(f"the image refused the secret {name}: {RemoteError.from_wire(reply.get('error')).one_line()}")
+        refused = evaluator.bind_secret(name, plaintext)
+        if refused is not None:
+            raise StuiError(f"the image refused the secret {name}: {refused.one_line()}")
 
     def seal_token(self, token: str) -> str:
         return self.vault.encrypt(token, session=self.name, field=TOKEN_FIELD)
@@ -189,6 +186,25 @@ class LiveSession:
             self.dirty = True
 
     # -- variables ------------------------------------------------------------------
+
+    def record(self, unit: scanner.Unit, result: EvalResult) -> None:
+        """What one evaluation assigned: the one place both modes report to.
+
+        The REPL's replies describe the variables (eval with `bindings`), so
+        they are recorded at once, even after a failure (what was assigned
+        before it stays assigned). Script replies do not: their names wait,
+        with the statement that last assigned them, for the next refresh.
+        """
+        descriptions = result.extra.get("bindings")
+        if isinstance(descriptions, list):
+            self.note_bindings(descriptions, unit.code)
+            return
+        if not result.ok or unit.kind != "statement":
+            return
+        for name in unit.names:
+            self._pending.pop(name, None)  # to the end: the order of last assignment
+            self._pending[name] = unit.code
+            self.dirty = True
 
     def note_bindings(self, descriptions: Iterable[dict[str, Any]], source: str | None) -> None:
         """Record what an evaluation assigned, as the server described it."""
@@ -216,8 +232,15 @@ class LiveSession:
             self.dirty = True
 
     def refresh(self, evaluator: Evaluator) -> None:
-        """Catch changes made without assignment (`coll add: 3`) before saving."""
-        for description in evaluator.bindings():
+        """Describe what scripts assigned, and catch changes made without
+        assignment (`coll add: 3`), before saving."""
+        described = evaluator.bindings()
+        pending, self._pending = self._pending, {}
+        by_name = {str(d.get("name", "")): d for d in described}
+        for name, source in pending.items():  # in assignment order, so replay meets dependencies
+            if name in by_name:
+                self.note_bindings([by_name[name]], source)
+        for description in described:
             name = str(description.get("name", ""))
             if name in self.unrestored:
                 continue
@@ -235,8 +258,7 @@ class LiveSession:
                 self.dirty = True
 
     def unset(self, evaluator: Evaluator, name: str) -> bool:
-        reply = evaluator.connection.request({"op": "bindings", "action": "remove", "names": [name]})
-        in_image = bool(reply.get("ok")) and name in (reply.get("removed") or ())
+        in_image = evaluator.remove_variable(name)
         in_file = self.session.forget_variable(name)
         self._forget_plaintext(name)
         self.locked.pop(name, None)
@@ -269,22 +291,21 @@ class LiveSession:
                 report.failed.append((variable.name, str(exc)))
             else:
                 report.restored.append(variable.name)
-        units: list[dict[str, Any]] = []
+        recipes: list[tuple[str, list[str]]] = []  # (code, the names to declare)
         names: list[str] = []
         for variable in (v for v in chosen if not v.is_secret):
             if variable.store is not None:
-                units.append({"code": f"{variable.name} := {variable.store}", "declare": [variable.name]})
+                recipes.append((f"{variable.name} := {variable.store}", [variable.name]))
             elif variable.source is not None:
-                declared = sorted(set(scanner.assigned_names(variable.source)) | {variable.name})
-                units.append({"code": variable.source, "declare": declared})
+                recipes.append((variable.source, sorted(set(scanner.assigned_names(variable.source)) | {variable.name})))
             else:
                 report.failed.append((variable.name, "nothing to re-create it from"))
                 continue
             names.append(variable.name)
-        self._replay(evaluator, list(zip(names, units, strict=True)), report)
+        self._replay(evaluator, list(zip(names, recipes, strict=True)), report)
         return report
 
-    def _replay(self, evaluator: Evaluator, pending: list[tuple[str, dict[str, Any]]], report: RestoreReport) -> None:
+    def _replay(self, evaluator: Evaluator, pending: list[tuple[str, tuple[str, list[str]]]], report: RestoreReport) -> None:
         """Run the re-creating statements, stopping at a failure and going on after it.
 
         Without keepGoing the server compiles a run of statements as one, so
@@ -294,15 +315,14 @@ class LiveSession:
         while pending:
             # Each statement on a line of its own: the server tells which one of
             # a run compiled as one failed by the line the failure is on.
-            units = [{**unit, "line": line} for line, (_, unit) in enumerate(pending, 1)]
-            reply = evaluator.connection.request({"op": "script", "units": units, "print": False})
+            units = [wire.script_unit(code, line=line, declare=declare) for line, (_, (code, declare)) in enumerate(pending, 1)]
+            reply = evaluator.replay(units)
             if not reply.get("ok"):
                 why = self.masker(RemoteError.from_wire(reply.get("error")).one_line(with_location=False))
                 report.failed.extend((name, why) for name, _ in pending)
                 return
             done = 0
-            for result in reply.get("results", []):
-                covered = max(1, int(result.get("statements", 1)))
+            for covered, result in wire.script_results(reply):
                 if result.get("ok"):
                     report.restored.extend(name for name, _ in pending[done: done + covered])
                     done += covered

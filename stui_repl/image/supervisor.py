@@ -1,12 +1,12 @@
-"""Keeping the REPL's image link healthy: a heartbeat, noticing a loss,
-and getting back with backoff.
+"""Supervising an attachment: a heartbeat, noticing a loss, and getting
+back with backoff.
 
 A loss is noticed three ways: a request fails (the REPL calls `lost`), the
 socket is closed, or the idle heartbeat's `ping` gets no answer within the
-timeout (a hung image, a dead network). Then a background thread asks the
-workbench to heal the link, retrying with exponential backoff and jitter
-(the backoff package) until it works or the give-up time has passed. The
-person hears one line when the link is lost and one when it is back; the
+timeout (a hung image, a dead network). Then a background thread calls the
+`heal` it was given, retrying with exponential backoff and jitter (the
+backoff package) until it works or the give-up time has passed. The person
+hears one line when the attachment is lost and one when it is back; the
 toolbar shows the state meanwhile. An evaluation that was running when the
 link broke is never sent again: its result is unknown.
 
@@ -14,28 +14,44 @@ The heartbeat pings only while the REPL sits at its prompt, and only when
 it can take the connection's lock at once, so it never waits behind the
 person's own requests (a request made during a ping waits for its answer,
 at most heartbeat_timeout).
+
+The supervisor knows nothing of sessions: what it watches, how to heal it
+and the settings come in as callables, so the session controller above can
+hand them over and tests can hand over fakes.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from typing import Any
 
-from .errors import ImageUnreachable, StuiError
-
-if TYPE_CHECKING:
-    from .workbench import Workbench
+from ..errors import ImageUnreachable, StuiError
+from .attachment import Attachment
 
 CONNECTED = "connected"
 RECONNECTING = "reconnecting"
 UNREACHABLE = "unreachable"
 
 
-class LinkKeeper:
-    def __init__(self, workbench: Workbench, notify: Callable[[str], None], changed: Callable[[], None] | None = None) -> None:
-        self.workbench = workbench
+class Supervisor:
+    """Watches whatever `attachment()` answers; `heal()` replaces it and answers one line on what came back."""
+
+    def __init__(
+        self,
+        *,
+        attachment: Callable[[], Attachment | None],
+        heal: Callable[[], str],
+        settings: Callable[[], Mapping[str, Any]],
+        notify: Callable[[str], None],
+        changed: Callable[[], None] | None = None,
+        image_restarted: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self.attachment = attachment
+        self.heal = heal
+        self.settings = settings
+        self.image_restarted = image_restarted
         self.notify = notify
         self.changed = changed or (lambda: None)
         self.state = CONNECTED
@@ -66,29 +82,29 @@ class LinkKeeper:
             if self._stopping:
                 return
             self._look()
-            interval = float(self.workbench.settings["heartbeat"])
+            interval = float(self.settings()["heartbeat"])
             if self._stopping or interval <= 0 or time.monotonic() - last < interval:
                 continue
             last = time.monotonic()
             if not self.idle or self.state != CONNECTED:
                 continue
-            link = self.workbench.link
+            link = self.attachment()
             if link is None:
                 continue
             lock = link.connection.lock
             if not lock.acquire(blocking=False):
                 continue  # someone is talking to the image: it is not idle, and that will tell
             try:
-                alive = link.connection.ping(float(self.workbench.settings["heartbeat_timeout"]))
+                alive = link.connection.ping(float(self.settings()["heartbeat_timeout"]))
             finally:
                 lock.release()
-            if not alive and self.workbench.link is link and self.idle:
+            if not alive and self.attachment() is link and self.idle:
                 where = "the embedded image" if link.embedded else f"the image at {link.connection.address}"
                 self.lost(f"{where} stopped answering")
 
     def _look(self) -> None:
         """Between pings: what can be seen without asking the image."""
-        link = self.workbench.link
+        link = self.attachment()
         if link is None or not self.idle or self.state != CONNECTED:
             return
         if link.embedded and not link.image_alive:
@@ -100,7 +116,7 @@ class LinkKeeper:
                 closed = link.connection.closed_by_peer()
             finally:
                 lock.release()
-            if closed and self.workbench.link is link and self.idle:
+            if closed and self.attachment() is link and self.idle:
                 where = "the embedded image" if link.embedded else f"the image at {link.connection.address}"
                 self.lost(f"{where} closed the connection")
 
@@ -120,7 +136,7 @@ class LinkKeeper:
     def _heal_with_backoff(self) -> None:
         import backoff
 
-        give_up = float(self.workbench.settings["reconnect_give_up"])
+        give_up = float(self.settings()["reconnect_give_up"])
         started = time.monotonic()
 
         @backoff.on_exception(
@@ -130,7 +146,7 @@ class LinkKeeper:
         def attempt() -> str:
             self.attempts += 1
             self.changed()
-            return self.workbench.heal()
+            return self.heal()
 
         try:
             outcome = attempt()
@@ -168,6 +184,6 @@ class LinkKeeper:
         """For the toolbar and :session list: connected, reconnecting, image restarted, unreachable."""
         if self.state == RECONNECTING:
             return f"reconnecting (attempt {self.attempts})…" if self.attempts > 1 else "reconnecting…"
-        if self.state == CONNECTED and self.workbench.image_restarted:
+        if self.state == CONNECTED and self.image_restarted():
             return "connected, image restarted"
         return self.state

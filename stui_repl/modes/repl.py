@@ -7,9 +7,9 @@ workspace variables from the image, meta-commands and their arguments.
 Ctrl-C while code runs interrupts it in the image; at the prompt it clears
 the line. Ctrl-D quits.
 
-The REPL drives a Workbench: the history Up arrow and Ctrl-R search is the
-session's, every evaluation reports what it assigned to the session, and
-settings changed with `:set` apply from the next prompt.
+The REPL drives a SessionController: the history Up arrow and Ctrl-R
+search is the session's, every evaluation reports what it assigned to the
+session, and settings changed with `:set` apply from the next prompt.
 """
 
 from __future__ import annotations
@@ -31,16 +31,18 @@ from prompt_toolkit.lexers import PygmentsLexer
 from prompt_toolkit.output import ColorDepth
 from pygments.lexers.smalltalk import SmalltalkLexer
 
-from . import __version__, meta, scanner
-from .connection import Connection
-from .errors import EXIT_OK, ConnectionLost, StuiError
-from .evaluator import Evaluator
-from .link_keeper import RECONNECTING, UNREACHABLE, LinkKeeper
-from .live_session import LiveSession
-from .preferences import Settings
-from .render import RichRenderer
-from .wire import EvalResult, RemoteError
-from .workbench import Workbench
+from .. import __version__
+from ..client import scanner
+from ..client.connection import Connection
+from ..client.evaluator import Evaluator
+from ..client.wire import EvalResult, RemoteError
+from ..commands import REGISTRY, Context
+from ..errors import EXIT_OK, ConnectionLost, StuiError
+from ..image.supervisor import RECONNECTING, UNREACHABLE
+from ..render import RichRenderer
+from ..session.active import ActiveSession
+from ..session.controller import SessionController
+from ..settings import Settings
 
 PROMPT = "st> "
 CONTINUATION = "... "
@@ -49,7 +51,7 @@ CONTINUATION = "... "
 class SmalltalkCompleter(Completer):
     """Asks the image; a slow or failing image just means no completions."""
 
-    def __init__(self, context: meta.Context) -> None:
+    def __init__(self, context: Context) -> None:
         self.context = context
 
     def get_completions(self, document: Document, complete_event: CompleteEvent) -> Iterable[Completion]:
@@ -59,7 +61,7 @@ class SmalltalkCompleter(Completer):
             return
         kind, prefix = scanner.completion_context(before)
         if kind == "meta":
-            for name in meta.REGISTRY.names():
+            for name in REGISTRY.names():
                 if name.startswith(prefix.removeprefix(":")):
                     yield Completion(":" + name, start_position=-len(prefix), display_meta="meta-command")
             return
@@ -76,7 +78,7 @@ class SmalltalkCompleter(Completer):
     def _meta_argument(self, line: str) -> Iterable[Completion]:
         """`:session sw` -> switch, `:session switch wo` -> work: the command's own completer."""
         name, _, typed = line.removeprefix(":").partition(" ")
-        entry = meta.REGISTRY.lookup(name)
+        entry = REGISTRY.lookup(name)
         if entry is None or entry.complete is None:
             return
         last_word = typed.rsplit(" ", 1)[-1]
@@ -86,21 +88,21 @@ class SmalltalkCompleter(Completer):
 
 
 class SessionHistory(History):
-    """The live session's history as prompt_toolkit sees it: Up arrow and Ctrl-R.
+    """The open session's history as prompt_toolkit sees it: Up arrow and Ctrl-R.
 
     Storing goes through the session, which leaves out `:secret` lines and
     anything holding a secret's plaintext.
     """
 
-    def __init__(self, live: LiveSession) -> None:
+    def __init__(self, active: ActiveSession) -> None:
         super().__init__()
-        self.live = live
+        self.active = active
 
     def load_history_strings(self) -> Iterable[str]:
-        return reversed(self.live.session.history_inputs())
+        return reversed(self.active.session.history_inputs())
 
     def store_string(self, string: str) -> None:
-        self.live.record_input(string)
+        self.active.record_input(string)
 
 
 def _key_bindings(settings: Callable[[], Settings]) -> KeyBindings:
@@ -130,18 +132,15 @@ def _key_bindings(settings: Callable[[], Settings]) -> KeyBindings:
 
 
 class Repl:
-    def __init__(self, workbench: Workbench, renderer: RichRenderer | None = None, *, color: bool = True) -> None:
-        self.workbench = workbench
+    def __init__(self, controller: SessionController, renderer: RichRenderer | None = None, *, color: bool = True) -> None:
+        self.controller = controller
         self.color = color
         self.renderer = renderer or RichRenderer(color=color)
-        self.context = meta.Context(
-            None, self.renderer, workbench=workbench, ask_secret=self._ask_secret, confirm=self._confirm
-        )
-        self.keeper = LinkKeeper(workbench, self._notify, self._redraw)
-        workbench.keeper = self.keeper
+        self.context = Context(self.renderer, controller, ask_secret=self._ask_secret, confirm=self._confirm)
+        self.supervisor = controller.supervise(notify=self._notify, changed=self._redraw)
         self._theme: tuple[str, Any] | None = None
-        self._history_of: LiveSession | None = None
-        self.session = self._prompt_session()
+        self._history_of: ActiveSession | None = None
+        self.prompt_session = self._prompt_session()
 
     @property
     def evaluator(self) -> Evaluator:
@@ -153,14 +152,14 @@ class Repl:
 
     def _prompt_session(self) -> PromptSession[str]:
         """A prompt for the current session: its history is the session's."""
-        live = self.workbench.live
-        self._history_of = live
+        active = self.controller.active
+        self._history_of = active
         return PromptSession(
-            history=SessionHistory(live) if live is not None else InMemoryHistory(),
+            history=SessionHistory(active) if active is not None else InMemoryHistory(),
             lexer=PygmentsLexer(SmalltalkLexer),
             completer=SmalltalkCompleter(self.context),
             complete_while_typing=False,
-            key_bindings=_key_bindings(lambda: self.workbench.settings),
+            key_bindings=_key_bindings(lambda: self.controller.settings),
             multiline=True,
             prompt_continuation=lambda width, line_number, wrap_count: CONTINUATION.rjust(width),
             bottom_toolbar=self._toolbar,
@@ -171,16 +170,16 @@ class Repl:
 
     def _apply_settings(self) -> None:
         """Settings can change at any `:set`; the prompt reads them before each input."""
-        if self._history_of is not self.workbench.live:
-            self.session = self._prompt_session()
-        settings = self.workbench.settings
-        self.session.editing_mode = EditingMode.VI if settings["edit_mode"] == "vi" else EditingMode.EMACS
-        self.session.bottom_toolbar = self._toolbar if settings["toolbar"] else None
+        if self._history_of is not self.controller.active:
+            self.prompt_session = self._prompt_session()
+        settings = self.controller.settings
+        self.prompt_session.editing_mode = EditingMode.VI if settings["edit_mode"] == "vi" else EditingMode.EMACS
+        self.prompt_session.bottom_toolbar = self._toolbar if settings["toolbar"] else None
         typing = bool(settings["complete_while_typing"])
-        self.session.complete_while_typing = typing
+        self.prompt_session.complete_while_typing = typing
         # prompt_toolkit turns completion while typing off while Up searches
         # by prefix: with completion while typing, Up just walks the history.
-        self.session.enable_history_search = not typing
+        self.prompt_session.enable_history_search = not typing
         theme = settings["theme"]
         if self._theme is None or self._theme[0] != theme:
             from prompt_toolkit.styles.pygments import style_from_pygments_cls
@@ -193,7 +192,7 @@ class Repl:
                 self.renderer.warning(f"no colour theme named {theme!r} (:set theme lists them); using the default")
                 style = get_style_by_name("default")
             self._theme = (theme, style_from_pygments_cls(style))
-        self.session.style = self._theme[1]
+        self.prompt_session.style = self._theme[1]
 
     def _ask_secret(self, label: str) -> str:
         # getpass turns the terminal's echo off, which prompt_toolkit cannot
@@ -214,21 +213,24 @@ class Repl:
     # -- presentation ---------------------------------------------------------------
 
     def _toolbar(self) -> str:
-        link = self.workbench.link
-        info = link.connection.info if link is not None else None
-        where = "embedded image" if link is not None and link.embedded else (link.connection.address if link else "no image")
+        attachment = self.controller.attachment
+        info = attachment.connection.info if attachment is not None else None
+        if attachment is None:
+            where = "no image"
+        else:
+            where = "embedded image" if attachment.embedded else attachment.connection.address
         image = f"{info.version} ({where})" if info else where
-        live = self.workbench.live
-        session = f" · session {live.name}{'*' if live.dirty else ''}" if live else ""
-        return f" {image}{session} · {self.keeper.describe()} · :help · Ctrl-D quits "
+        active = self.controller.active
+        session = f" · session {active.name}{'*' if active.dirty else ''}" if active else ""
+        return f" {image}{session} · {self.supervisor.describe()} · :help · Ctrl-D quits "
 
     def _greet(self) -> None:
         info = self.connection.info
         image = f"{info.version}" if info else "an image"
-        link = self.workbench.link
-        where = "embedded" if link is not None and link.embedded else self.connection.address
-        live = self.workbench.live
-        session = f", session {live.name}" if live else ""
+        attachment = self.controller.attachment
+        where = "embedded" if attachment is not None and attachment.embedded else self.connection.address
+        active = self.controller.active
+        session = f", session {active.name}" if active else ""
         self.renderer.info(f"stui {__version__} on {image} ({where}{session}). :help for help, Ctrl-D to quit.")
         if info and info.defects:
             open_defects = [d for d in info.defects if not d.get("workedAround")]
@@ -259,7 +261,7 @@ class Repl:
 
     def _tall(self, result: EvalResult) -> bool:
         """Taller than the screen, and a pager is wanted and possible."""
-        if self.workbench.settings["pager"] != "auto" or not self.renderer.console.is_terminal:
+        if self.controller.settings["pager"] != "auto" or not self.renderer.console.is_terminal:
             return False
         text = result.output + (result.value or "") + f"  {result.value_class or ''}"
         return self.renderer.height_of(text) > self.renderer.console.height - 2
@@ -278,13 +280,13 @@ class Repl:
 
     def _ready(self) -> bool:
         """Is there an image to evaluate in? Waits for a reconnection under way."""
-        if self.keeper.state == RECONNECTING:
+        if self.supervisor.state == RECONNECTING:
             self.renderer.info("waiting for the image to come back (Ctrl-C stops waiting)…")
             try:
-                self.keeper.wait_until_settled()
+                self.supervisor.wait_until_settled()
             except KeyboardInterrupt:
                 return False
-        if self.keeper.state == UNREACHABLE:
+        if self.supervisor.state == UNREACHABLE:
             self.renderer.problem("not connected to an image: :session reconnect tries again, :q leaves")
             return False
         return True
@@ -292,10 +294,10 @@ class Repl:
     def evaluate(self, text: str) -> None:
         if not self._ready():
             return
-        patience = float(self.workbench.settings["heartbeat_timeout"])
+        patience = float(self.controller.settings["heartbeat_timeout"])
         for unit in self.evaluator.units_for_input(text):
             if unit.kind == "meta":
-                meta.REGISTRY.run(self.context, unit.code)
+                REGISTRY.run(self.context, unit.code)
                 if self.context.quit_requested:
                     return
                 continue
@@ -305,63 +307,61 @@ class Repl:
                 )
             except ConnectionLost as exc:
                 raise EvaluationLost(str(exc)) from None
-            live = self.workbench.live
-            if live is not None and isinstance(result.extra.get("bindings"), list):
-                live.note_bindings(result.extra["bindings"], unit.code)
+            self.controller.record(unit, result)
             self._show(unit, result, text)
             if not result.ok:
                 return
 
     def _notify(self, text: str) -> None:
         """A notice from any thread: printed above the prompt when one is shown."""
-        app = self.session.app
+        app = self.prompt_session.app
         if app.is_running and app.loop is not None and threading.current_thread() is not threading.main_thread():
             app.loop.call_soon_threadsafe(lambda: run_in_terminal(lambda: self.renderer.warning(text)))
         else:
             self.renderer.warning(text)
 
     def _redraw(self) -> None:
-        app = self.session.app
+        app = self.prompt_session.app
         if app.is_running and app.loop is not None:
             app.loop.call_soon_threadsafe(app.invalidate)
 
     def run(self) -> int:
         self._greet()
-        restored = self.workbench.last_restore
+        restored = self.controller.last_restore
         if restored is not None and restored.restored and not restored.failed:
             self.renderer.info(restored.summary() or "")
-        self.workbench.notify = self._notify
-        self.keeper.start()
+        self.controller.notify = self._notify
+        self.supervisor.start()
         try:
             return self._loop()
         finally:
-            self.keeper.stop()
+            self.supervisor.stop()
 
     def _loop(self) -> int:
         while not self.context.quit_requested:
             self._apply_settings()
-            self.keeper.idle = True
+            self.supervisor.idle = True
             try:
-                text = self.session.prompt(PROMPT)
+                text = self.prompt_session.prompt(PROMPT)
             except KeyboardInterrupt:
                 continue
             except EOFError:
                 break
             finally:
-                self.keeper.idle = False
+                self.supervisor.idle = False
             if not text.strip():
                 continue
             try:
                 if text.lstrip().startswith(":") and "\n" not in text.strip():
-                    meta.REGISTRY.run(self.context, text.strip())
+                    REGISTRY.run(self.context, text.strip())
                 else:
                     self.evaluate(text)
-                self.workbench.autosave()
+                self.controller.autosave()
             except EvaluationLost as exc:
                 self.renderer.problem(f"{exc}: the result of that evaluation is unknown, and it is not run again")
-                self.keeper.lost("the connection to the image broke")
+                self.supervisor.lost("the connection to the image broke")
             except ConnectionLost as exc:
-                self.keeper.lost(str(exc))
+                self.supervisor.lost(str(exc))
             except KeyboardInterrupt:  # during a meta-command (:connect, :session switch...): it is cancelled
                 self.renderer.info("interrupted")
         return EXIT_OK

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stui_repl.live_session import MASK, Masker
+from stui_repl.session.active import MASK, Masker
 
 
 def test_a_secret_is_masked_as_typed_and_as_a_smalltalk_literal_shows_it():

@@ -36,7 +36,7 @@ def request_for(
     so that a session can record them without another round trip.
     """
     if unit.kind == "temps":
-        return {"op": "bindings", "action": "declare", "names": list(unit.names)}
+        return wire.declare_request(unit.names)
     if unit.kind == "declaration":
         return wire.eval_request(unit.code, mode="fileIn", print_value=print_value, batch=batch, line=unit.line)
     request = wire.eval_request(unit.code, declare=unit.names, print_value=print_value, batch=batch, line=unit.line)
@@ -82,26 +82,10 @@ def _chunks(units: Iterable[scanner.Unit], size: int) -> Iterator[list[scanner.U
 def script_unit(unit: scanner.Unit) -> dict[str, Any]:
     """One statement of a script request (see docs/protocol.md)."""
     if unit.kind == "temps":  # file-level | a b |: declare the variables
-        return {"code": "nil", "declare": list(unit.names), "line": unit.line}
-    entry: dict[str, Any] = {"code": unit.code, "line": unit.line}
+        return wire.script_unit("nil", line=unit.line, declare=unit.names)
     if unit.kind == "declaration":
-        entry["mode"] = "fileIn"
-    else:
-        entry["declare"] = list(unit.names)
-    return entry
-
-
-def script_request(
-    units: list[scanner.Unit], *, print_value: bool, batch: str | None, keep_going: bool
-) -> dict[str, Any]:
-    request: dict[str, Any] = {"op": "script", "units": [script_unit(u) for u in units]}
-    if not print_value:
-        request["print"] = False
-    if batch is not None:
-        request["batch"] = batch
-    if keep_going:
-        request["keepGoing"] = True
-    return request
+        return wire.script_unit(unit.code, line=unit.line, mode="fileIn")
+    return wire.script_unit(unit.code, line=unit.line, declare=unit.names)
 
 
 def result_of(unit: scanner.Unit, reply: dict[str, Any]) -> wire.EvalResult:
@@ -150,7 +134,7 @@ class Evaluator:
             except KeyboardInterrupt:
                 if on_interrupt:
                     on_interrupt()
-                interrupts.append(self.connection.send({"op": "interrupt"}))
+                interrupts.append(self.connection.send(wire.interrupt_request()))
         for interrupt_id in interrupts:
             self.connection.discard(interrupt_id)
         return scrubbed(result_of(unit, reply), self.scrub)
@@ -174,7 +158,9 @@ class Evaluator:
 
         def requests() -> Iterator[dict[str, Any]]:
             for chunk in _chunks(units, SCRIPT_BATCH):
-                request = script_request(chunk, print_value=print_values, batch=batch, keep_going=keep_going)
+                request = wire.script_request(
+                    [script_unit(unit) for unit in chunk], print_value=print_values, batch=batch, keep_going=keep_going
+                )
                 pending[id(request)] = chunk
                 yield request
 
@@ -184,10 +170,10 @@ class Evaluator:
                 return on_outcome(Outcome(chunk[0], scrubbed(wire.EvalResult.from_reply(reply), self.scrub)))
             pending_units = iter(chunk)
             answered = 0
-            for result in reply.get("results", []):
+            results = wire.script_results(reply)
+            for covered, result in results:
                 # A result may stand for several statements compiled together;
                 # its output and time belong to the last of them.
-                covered = max(1, int(result.get("statements", 1)))
                 for _ in range(covered - 1):
                     unit = next(pending_units, None)
                     if unit is None or not on_outcome(Outcome(unit, wire.EvalResult())):
@@ -196,7 +182,7 @@ class Evaluator:
                 if unit is None or not on_outcome(Outcome(unit, scrubbed(result_of(unit, result), self.scrub))):
                     return False
                 answered += covered
-            if answered < len(chunk) and all(r.get("ok") for r in reply.get("results", [])):
+            if answered < len(chunk) and all(r.get("ok") for _, r in results):
                 # Nothing failed, yet statements went unanswered: say so rather
                 # than end the script quietly.
                 missing = wire.RemoteError("internal", f"the image answered {answered} of {len(chunk)} statements")
@@ -206,12 +192,26 @@ class Evaluator:
         self.connection.pipeline(requests(), on_reply, window=8)
 
     def bindings(self) -> list[dict[str, Any]]:
-        reply = self.connection.request({"op": "bindings"})
+        reply = self.connection.request(wire.bindings_request())
         found = list(reply.get("bindings", ())) if reply.get("ok") else []
         return [self._scrub_fields(b, ("value",)) for b in found]
 
+    def remove_variable(self, name: str) -> bool:
+        """Remove a workspace variable; whether there was one."""
+        reply = self.connection.request(wire.remove_request([name]))
+        return bool(reply.get("ok")) and name in (reply.get("removed") or ())
+
+    def bind_secret(self, name: str, plaintext: str) -> wire.RemoteError | None:
+        """Bind NAME to a secret in the image; the error when the image refuses."""
+        reply = self.connection.request(wire.secret_request(name, plaintext))
+        return None if reply.get("ok") else wire.RemoteError.from_wire(reply.get("error"))
+
+    def replay(self, units: list[dict[str, Any]]) -> dict[str, Any]:
+        """Run statements quietly, one compile for a run of them (restoring a workspace)."""
+        return self.connection.request(wire.script_request(units, print_value=False))
+
     def inspect(self, code: str) -> dict[str, Any]:
-        reply = self.connection.request({"op": "inspect", "code": code, "declare": list(scanner.assigned_names(code))})
+        reply = self.connection.request(wire.inspect_request(code, scanner.assigned_names(code)))
         reply = self._scrub_fields(reply, ("value",))
         for key in ("named", "indexed"):
             if isinstance(reply.get(key), list):
@@ -224,5 +224,5 @@ class Evaluator:
         return {k: self.scrub(v) if k in keys and isinstance(v, str) else v for k, v in record.items()}
 
     def complete(self, prefix: str, kind: str, *, timeout: float = 2.0) -> list[dict[str, Any]]:
-        reply = self.connection.request({"op": "complete", "prefix": prefix, "kind": kind}, timeout=timeout)
+        reply = self.connection.request(wire.complete_request(prefix, kind), timeout=timeout)
         return list(reply.get("candidates", ())) if reply.get("ok") else []

@@ -1,8 +1,10 @@
-"""The wire protocol: framing and message shapes, free of I/O.
+"""The wire protocol: framing and every request and reply shape, free of I/O.
 
-One JSON object per line, ASCII only (see docs/protocol.md). Keeping this
-module pure lets the framing and the reply parsing be tested without a socket,
-and lets the scripted path use it without importing anything heavy.
+One JSON object per line, ASCII only (see docs/protocol.md). Every request
+stui sends is built by a function here and every reply is read here, so the
+protocol has one owner on the client side. Keeping this module pure lets the
+framing and the reply parsing be tested without a socket, and lets the
+scripted path use it without importing anything heavy.
 """
 
 from __future__ import annotations
@@ -165,6 +167,54 @@ class ServerInfo:
         )
 
 
+# -- requests (the connection adds each one's id) ------------------------------------
+
+
+def hello_request(token: str, client: str, *, resume: tuple[str, str] | None = None) -> dict[str, Any]:
+    """The first request; `resume` (workspace, resume token) asks for a workspace back."""
+    request: dict[str, Any] = {"op": "hello", "protocol": PROTOCOL_VERSION, "token": token, "client": client}
+    if resume is not None:
+        request["resume"] = {"workspace": resume[0], "token": resume[1]}
+    return request
+
+
+def ping_request() -> dict[str, Any]:
+    return {"op": "ping"}
+
+
+def interrupt_request() -> dict[str, Any]:
+    return {"op": "interrupt"}
+
+
+def complete_request(prefix: str, kind: str) -> dict[str, Any]:
+    return {"op": "complete", "prefix": prefix, "kind": kind}
+
+
+def inspect_request(code: str, declare: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    return {"op": "inspect", "code": code, "declare": list(declare)}
+
+
+def bindings_request(names: list[str] | tuple[str, ...] | None = None) -> dict[str, Any]:
+    """Describe the workspace's variables (all of them, or those named)."""
+    request: dict[str, Any] = {"op": "bindings"}
+    if names is not None:
+        request["names"] = list(names)
+    return request
+
+
+def declare_request(names: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    return {"op": "bindings", "action": "declare", "names": list(names)}
+
+
+def remove_request(names: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    return {"op": "bindings", "action": "remove", "names": list(names)}
+
+
+def secret_request(name: str, value: str) -> dict[str, Any]:
+    """Bind NAME to a secret holding VALUE; --debug's trace masks the value (see trace)."""
+    return {"op": "bindings", "action": "secret", "name": name, "value": value}
+
+
 def eval_request(
     code: str,
     *,
@@ -187,3 +237,42 @@ def eval_request(
     if line != 1:
         request["line"] = line
     return request
+
+
+def script_unit(
+    code: str, *, line: int = 1, declare: list[str] | tuple[str, ...] | None = None, mode: str = "statements"
+) -> dict[str, Any]:
+    """One statement of a script request."""
+    unit: dict[str, Any] = {"code": code, "line": line}
+    if mode != "statements":
+        unit["mode"] = mode
+    if declare is not None:
+        unit["declare"] = list(declare)
+    return unit
+
+
+def script_request(
+    units: list[dict[str, Any]], *, print_value: bool = True, batch: str | None = None, keep_going: bool = False
+) -> dict[str, Any]:
+    """Many statements in one request: the server compiles runs of them as one when it may."""
+    request: dict[str, Any] = {"op": "script", "units": units}
+    if not print_value:
+        request["print"] = False
+    if batch is not None:
+        request["batch"] = batch
+    if keep_going:
+        request["keepGoing"] = True
+    return request
+
+
+# -- replies ---------------------------------------------------------------------
+
+
+def script_results(reply: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
+    """A script reply's results as (statements it stands for, result): one
+    result may stand for several statements the server compiled as one."""
+    return [
+        (max(1, int(result.get("statements", 1))), result)
+        for result in reply.get("results", ()) or ()
+        if isinstance(result, dict)
+    ]

@@ -26,9 +26,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import __version__, paths, session_format
-from .errors import StuiError, UsageError
-from .session_model import MergeNote, Session, merge, timestamp, valid_session_name
+from .. import __version__, paths
+from ..errors import StuiError, UsageError
+from . import toml as session_format
+from .model import MergeNote, Session, merge, timestamp, valid_session_name
 
 LOCK_TIMEOUT = 10.0
 

@@ -18,12 +18,13 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from . import __version__, wire
-from .errors import ConnectionLost, ImageUnreachable
+from .. import __version__
+from ..errors import ConnectionLost, ImageUnreachable
+from . import wire
 
 RECV_SIZE = 1 << 16
 
-# --debug sets this to a wire_trace.WireTrace: called with (">" or "<", address, message).
+# --debug sets this to a trace.WireTrace: called with (">" or "<", address, message).
 TRACE: Callable[[str, str, dict[str, Any]], None] | None = None
 
 
@@ -56,11 +57,7 @@ class Connection:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         connection = cls(sock, address)
         try:
-            hello: dict[str, Any] = {
-                "op": "hello", "protocol": wire.PROTOCOL_VERSION, "token": token, "client": f"stui {__version__}",
-            }
-            if resume is not None:
-                hello["resume"] = {"workspace": resume[0], "token": resume[1]}
+            hello = wire.hello_request(token, f"stui {__version__}", resume=resume)
             reply = connection.request(hello, timeout=timeout)
         except (ConnectionLost, wire.ProtocolError) as exc:
             connection.close()
@@ -130,7 +127,7 @@ class Connection:
     def ping(self, timeout: float) -> bool:
         """Whether the image answers within `timeout`; False also when the connection is gone."""
         try:
-            return bool(self.request({"op": "ping"}, timeout=timeout).get("ok"))
+            return bool(self.request(wire.ping_request(), timeout=timeout).get("ok"))
         except (ConnectionLost, wire.ProtocolError):
             return False
 

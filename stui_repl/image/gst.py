@@ -41,7 +41,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from stui_repl import paths
+from .. import paths
 
 GST_VERSION = "3.2.5"
 INSTALL_NAME = f"gst-{GST_VERSION}"

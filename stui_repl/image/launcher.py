@@ -22,11 +22,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import paths
-from .errors import ImageUnreachable
-from .provision import GstInstall, ProvisionError, ensure_gst
+from .. import paths
+from ..errors import ImageUnreachable
+from .gst import GstInstall, ProvisionError, ensure_gst
 
-SERVER_DIR = Path(__file__).resolve().parent / "server"
+SERVER_DIR = Path(__file__).resolve().parents[1] / "server"
 LOAD_SCRIPT = SERVER_DIR / "load-gst.st"
 START_SCRIPT = SERVER_DIR / "start-gst.st"
 ANNOUNCEMENT = "STUI-SERVER LISTENING"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stui_repl.preferences import BY_NAME, PREFERENCES, Preference, PreferenceError, Settings, lookup, validated
+from stui_repl.settings import BY_NAME, PREFERENCES, Preference, PreferenceError, Settings, lookup, validated
 
 
 def test_every_default_is_allowed_by_its_own_setting():

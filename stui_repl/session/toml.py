@@ -27,7 +27,7 @@ from datetime import UTC, date, datetime, time
 from itertools import chain, repeat
 from typing import Any
 
-from .session_model import ConnectionSpec, ImageSeen, RecentConnection, Session, Variable, timestamp
+from .model import ConnectionSpec, ImageSeen, RecentConnection, Session, Variable, timestamp
 
 FORMAT = 1
 

@@ -89,12 +89,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
-from stui_repl import paths
-from stui_repl.errors import StuiError
+from .. import paths
+from ..errors import StuiError
+from .model import ConnectionSpec, Session
 
 __all__ = [
     "SCHEME",
     "SOURCES",
+    "TOKEN_FIELD",
     "AutoKeySource",
     "FileKeySource",
     "KeySource",
@@ -102,10 +104,13 @@ __all__ = [
     "LockedSecret",
     "PassphraseKeySource",
     "Vault",
+    "drop_fields",
     "is_sealed",
     "key_id",
     "open_vault",
+    "reseal_session",
     "sealed_key_id",
+    "secret_field",
     "usable_keyring",
 ]
 
@@ -792,3 +797,55 @@ def open_vault(source: str = "auto", *, prompt: Prompt | None = None) -> Vault:
     if source not in sources:
         raise StuiError(f"unknown key source {source!r}: use one of {', '.join(SOURCES)}")
     return Vault(sources[source]())
+
+
+# -- the sealed values of a session -------------------------------------------------------
+
+TOKEN_FIELD = "connection.token"
+
+
+def secret_field(name: str) -> str:
+    """Where a secret variable's sealed value lives in the file: part of what is authenticated."""
+    return f"variables.{name}.secret"
+
+
+def reseal_session(session: Session, vault: Vault, *, to_name: str | None = None) -> list[str]:
+    """Seal every secret and the connection token of `session` again, in place.
+
+    The one path for a key rotation (same name, the vault's sealing key) and
+    for a copy or a rename (`to_name`: the session name is authenticated too).
+    Answers the fields no key here opens; they are left as they were, for the
+    caller to keep (rotation), drop (copy) or refuse (rename).
+    """
+    from dataclasses import replace
+
+    target = session.name if to_name is None else to_name
+    unopenable: list[str] = []
+
+    def resealed(sealed: str, field: str) -> str:
+        try:
+            return vault.reseal(sealed, session=session.name, field=field, to_session=target)
+        except LockedSecret:
+            unopenable.append(field)
+            return sealed
+
+    for variable in session.secrets():
+        assert variable.sealed is not None
+        session.variables[variable.name] = replace(variable, sealed=resealed(variable.sealed, secret_field(variable.name)))
+    if session.connection.token is not None:
+        session.connection = ConnectionSpec(session.connection.address, resealed(session.connection.token, TOKEN_FIELD))
+    return unopenable
+
+
+def drop_fields(session: Session, fields: list[str]) -> list[str]:
+    """Remove the sealed values at `fields` (from reseal_session); answer what a person calls them."""
+    labels = []
+    for field in fields:
+        if field == TOKEN_FIELD:
+            session.connection = ConnectionSpec(session.connection.address, None)
+            labels.append("the connection token")
+        else:
+            name = field.removeprefix("variables.").removesuffix(".secret")
+            session.variables.pop(name, None)
+            labels.append(name)
+    return labels

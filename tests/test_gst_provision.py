@@ -1,4 +1,4 @@
-"""Tests for stui_repl.provision.
+"""Tests for stui_repl.image.gst.
 
 Everything except the ``network``-marked tests is pure logic or file layout;
 the few tests that run a process run a tiny shell script standing in for gst.
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from stui_repl import provision as pv
-from stui_repl.provision import (
+from stui_repl.image import gst as pv
+from stui_repl.image.gst import (
     Archive,
     GstInstall,
     ProvisionError,

@@ -1,5 +1,5 @@
-"""What a session is attached to: a connection, and the embedded image if
-stui started it.
+"""An attachment: a connection to an image, plus the image's process when
+stui started it (the embedded image).
 
 Opening and closing the pair in one place means a session switch or a
 `:session reconnect` cannot leave an embedded gst running without a client.
@@ -11,8 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .connection import Connection
-from .errors import UsageError
+from ..client.connection import Connection
+from ..errors import UsageError
 
 if TYPE_CHECKING:  # the launcher (and provisioning) is imported only to launch
     from .launcher import RunningImage
@@ -26,7 +26,7 @@ def parse_address(text: str) -> tuple[str, int]:
 
 
 @dataclass
-class ImageLink:
+class Attachment:
     connection: Connection
     image: RunningImage | None = None
 
@@ -39,7 +39,7 @@ class ImageLink:
         progress: Callable[[str], None] | None = None,
         resume: tuple[str, str] | None = None,
         timeout: float = 10.0,
-    ) -> ImageLink:
+    ) -> Attachment:
         """Connect to `address` with `token`, or launch the embedded image when address is None.
 
         `resume` asks a server for the workspace this stui had before its

@@ -1,9 +1,12 @@
-"""One stui's running state: the live session, the image it is attached to,
-and the evaluator between them; opening, switching, reconnecting, closing.
+"""The session controller: one stui's open session, the image it is attached
+to, and the evaluator between them; opening, switching, connecting, healing,
+saving, closing.
 
-The REPL and scripted mode both drive a Workbench, and meta-commands reach
+The REPL and scripted mode both drive a controller, and meta-commands reach
 it through their context, so `:session switch` works the same everywhere.
-Without a session (a plain pipe or -c) it is just a link to an image.
+Without a session (a plain pipe or -c) it is just an attachment to an image.
+How an attachment is opened is handed in (`open_attachment`), so the
+branches of attaching and healing are tested without starting images.
 """
 
 from __future__ import annotations
@@ -13,31 +16,33 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .errors import StuiError, UsageError
-from .evaluator import Evaluator
-from .image_link import ImageLink
-from .preferences import Settings, validated
+from ..client.evaluator import Evaluator
+from ..errors import StuiError, UsageError
+from ..image.attachment import Attachment, parse_address
+from ..settings import Settings, validated
 
 if TYPE_CHECKING:  # imported when a session is used: scripts without one start faster
-    from .link_keeper import LinkKeeper
-    from .live_session import LiveSession, RestoreReport
-    from .session_store import SessionStore
+    from ..client.scanner import Unit
+    from ..client.wire import EvalResult
+    from ..image.supervisor import Supervisor
+    from .active import ActiveSession, RestoreReport
+    from .store import SessionStore
 
 Notify = Callable[[str], None]
 
 
 def _one_at_a_time(method: Callable) -> Callable:
-    """Hold the workbench's lock: the link changes under one thread only."""
+    """Hold the controller's lock: the attachment changes under one thread only."""
 
     @functools.wraps(method)
-    def locked(self: Workbench, *args: Any, **kwargs: Any) -> Any:
+    def locked(self: SessionController, *args: Any, **kwargs: Any) -> Any:
         with self.lock:
             return method(self, *args, **kwargs)
 
     return locked
 
 
-class Workbench:
+class SessionController:
     def __init__(
         self,
         *,
@@ -48,6 +53,7 @@ class Workbench:
         record_history: bool = True,
         progress: Notify | None = None,
         notify: Notify | None = None,
+        open_attachment: Callable[..., Attachment] = Attachment.open,
     ) -> None:
         self._store = store
         self.config = dict(config or {})
@@ -56,23 +62,24 @@ class Workbench:
         self.record_history = record_history
         self.progress = progress
         self.notify = notify or (lambda text: None)
-        self.live: LiveSession | None = None
-        self.link: ImageLink | None = None
+        self._open_attachment = open_attachment
+        self.active: ActiveSession | None = None
+        self.attachment: Attachment | None = None
         self.evaluator: Evaluator | None = None
         self.settings = Settings(self.config, {}, self.flags)
         self._vault: Any = None
         self._token: str | None = None  # for reconnecting to the same address
         self.last_restore: RestoreReport | None = None
-        # From the last link that worked, for healing after it broke.
+        # From the last attachment that worked, for healing after it broke.
         self._last_ticket: tuple[str, str] | None = None
         self._last_image_id: str | None = None
         self._last_address: str | None = None
         self.image_restarted = False  # the last healing found a new image (or workspace)
         # For a server on this machine started by `stui serve`: its token file.
         self.default_token: str | None = None
-        self.keeper: LinkKeeper | None = None  # the REPL's; scripts have none
-        # The REPL's thread and the keeper's healer both change the link:
-        # one at a time (reentrant: switch and connect attach).
+        self.supervisor: Supervisor | None = None  # the REPL's; scripts have none
+        # The REPL's thread and the supervisor's healer both change the
+        # attachment: one at a time (reentrant: switch and connect attach).
         self.lock = threading.RLock()
 
     # -- sessions -------------------------------------------------------------------
@@ -80,7 +87,7 @@ class Workbench:
     @property
     def store(self) -> SessionStore:
         if self._store is None:
-            from .session_store import SessionStore
+            from .store import SessionStore
 
             self._store = SessionStore()
         return self._store
@@ -90,10 +97,10 @@ class Workbench:
             self._vault = self._vault_factory()
         return self._vault
 
-    def load_session(self, name: str) -> LiveSession:
+    def load_session(self, name: str) -> ActiveSession:
         """Read a session (never failing on a damaged file) and open its secrets."""
-        from .live_session import LiveSession
-        from .session_store import SessionFile
+        from .active import ActiveSession
+        from .store import SessionFile
 
         file = SessionFile(self.store, name)
         loaded = file.load()
@@ -103,14 +110,19 @@ class Workbench:
         for problem in problems:
             self.notify(problem)
         settings = Settings(self.config, preferences, self.flags)
-        live = LiveSession(file, loaded.session, settings, self.vault, record_history=self.record_history)
-        for note in live.unlock():
+        active = ActiveSession(file, loaded.session, settings, self.vault, record_history=self.record_history)
+        for note in active.unlock():
             self.notify(note)
-        return live
+        return active
 
-    def use_session(self, live: LiveSession | None) -> None:
-        self.live = live
-        self.settings = live.settings if live else Settings(self.config, {}, self.flags)
+    def use_session(self, active: ActiveSession | None) -> None:
+        self.active = active
+        self.settings = active.settings if active else Settings(self.config, {}, self.flags)
+
+    def record(self, unit: Unit, result: EvalResult) -> None:
+        """An evaluation's outcome, for the session to keep what it assigned."""
+        if self.active is not None:
+            self.active.record(unit, result)
 
     # -- the image ------------------------------------------------------------------
 
@@ -129,78 +141,107 @@ class Workbench:
         image. Without them the session's own connection is used. A server
         on this machine started by `stui serve` supplies `self.default_token`.
         """
-        from .session_model import ConnectionSpec
+        from .model import ConnectionSpec
 
-        live = self.live
+        active = self.active
         spec = None  # the session's new connection, kept only once it works
-        if live is not None and embedded:
+        if active is not None and embedded:
             spec = ConnectionSpec()
-        elif live is not None and address is not None:
-            remembered = live.session.connection
+        elif active is not None and address is not None:
+            remembered = active.session.connection
             if token:
                 try:
-                    spec = ConnectionSpec(address, live.seal_token(token))
+                    spec = ConnectionSpec(address, active.seal_token(token))
                 except StuiError as exc:  # e.g. no passphrase: connect anyway, without remembering it
-                    self.notify(f"the token is not kept in session {live.name}: {exc}")
+                    self.notify(f"the token is not kept in session {active.name}: {exc}")
                     spec = ConnectionSpec(address, None)
             elif remembered.address == address and remembered.token:
-                token = self._session_token(live)
+                token = self._session_token(active)
             elif remembered.address != address:
                 spec = ConnectionSpec(address, None)
-        elif live is not None and not embedded and not live.session.connection.embedded:
-            address = live.session.connection.address
-            token = self._session_token(live) if live.session.connection.token else None
+        elif active is not None and not embedded and not active.session.connection.embedded:
+            address = active.session.connection.address
+            token = self._session_token(active) if active.session.connection.token else None
         token = token or (self.default_token if address is not None else None)
-        link = ImageLink.open(address, token, progress=self.progress)
+        attachment = self._open_attachment(address, token, progress=self.progress)
         self._token = token
-        self._adopt(link)
+        self._adopt(attachment)
         self.image_restarted = False
-        if live is None:
+        if active is None:
             return None
         if spec is not None:
-            live.session.connection = spec
-            live.dirty = True
-        live.note_image(link.connection.info, None if link.embedded else link.connection.address)
+            active.session.connection = spec
+            active.dirty = True
+        active.note_image(attachment.connection.info, None if attachment.embedded else attachment.connection.address)
         return self.restore()
 
-    def _session_token(self, live: LiveSession) -> str | None:
+    def _session_token(self, active: ActiveSession) -> str | None:
         try:
-            return live.open_token()
+            return active.open_token()
         except StuiError as exc:
-            raise UsageError(f"the token of session {live.name} is locked: {exc}") from None
+            raise UsageError(f"the token of session {active.name} is locked: {exc}") from None
 
-    def _adopt(self, link: ImageLink) -> None:
-        if self.link is not None:
-            self.link.close()
-        self.link = link
-        info = link.connection.info
-        self._last_ticket = link.resume_ticket()
+    def _adopt(self, attachment: Attachment) -> None:
+        if self.attachment is not None:
+            self.attachment.close()
+        self.attachment = attachment
+        info = attachment.connection.info
+        self._last_ticket = attachment.resume_ticket()
         self._last_image_id = info.image_id if info is not None else None
-        self._last_address = None if link.embedded else link.connection.address
-        live = self.live
+        self._last_address = None if attachment.embedded else attachment.connection.address
+        self._new_evaluator()
+
+    def _new_evaluator(self) -> None:
+        """An evaluator on the attachment that reports to the current session."""
+        assert self.attachment is not None
+        active = self.active
         self.evaluator = Evaluator(
-            link.connection, scrub=live.masker if live else None, describe=live is not None
+            self.attachment.connection, scrub=active.masker if active else None, describe=active is not None
         )
 
     def restore(self, variables: list | None = None, *, quiet: bool = False) -> RestoreReport | None:
         """Re-create the session's variables in the image; failures are told unless `quiet`."""
-        if self.live is None or self.evaluator is None:
+        if self.active is None or self.evaluator is None:
             return None
-        report = self.live.restore(self.evaluator, variables)
+        report = self.active.restore(self.evaluator, variables)
         self.last_restore = report
         if report.failed and not quiet:
             self.notify(report.summary() or "")
         return report
 
+    def supervise(self, *, notify: Notify, changed: Callable[[], None]) -> Supervisor:
+        """The REPL's supervisor for this controller's attachment (started by the REPL)."""
+        from ..image.supervisor import Supervisor
+
+        self.supervisor = Supervisor(
+            attachment=lambda: self.attachment,
+            heal=self.heal,
+            settings=lambda: self.settings,
+            notify=notify,
+            changed=changed,
+            image_restarted=lambda: self.image_restarted,
+        )
+        return self.supervisor
+
+    def state(self) -> str:
+        """connected, reconnecting, image restarted, unreachable, not connected: for people."""
+        if self.supervisor is not None:
+            return self.supervisor.describe()
+        return "connected" if self.attachment else "not connected"
+
+    def _settled(self) -> None:
+        """A working attachment again, made in the foreground."""
+        if self.supervisor is not None:
+            self.supervisor.reconnected()
+
     @_one_at_a_time
     def reconnect(self) -> str:
         """`:session reconnect`: save, drop the connection and open it again (see heal)."""
-        if self.link is None and self.live is None:
+        if self.attachment is None and self.active is None:
             raise StuiError("not connected")
         self.save()  # what the workspace holds now is what a new image gets back
         outcome = self.heal(deliberate=True)
-        if self.keeper is not None:
-            self.keeper.reconnected()
+        self._settled()
         return outcome
 
     @_one_at_a_time
@@ -211,54 +252,51 @@ class Workbench:
         restored into the new one. If the new image cannot be reached,
         nothing changes.
         """
-        from .image_link import parse_address
-
         if address is not None:
             parse_address(address)
         self.save()
-        old_link, old_token = self.link, self._token
-        self.link = None
+        old, old_token = self.attachment, self._token
+        self.attachment = None
         try:
             report = self.attach(address=address, token=token, embedded=address is None)
         except BaseException:
-            self.link, self._token = old_link, old_token
-            if old_link is not None:
-                self._adopt_session_only()
+            self.attachment, self._token = old, old_token
+            if old is not None:
+                self._new_evaluator()
             raise
-        if old_link is not None:
-            old_link.close()
-        if self.keeper is not None:
-            self.keeper.reconnected()
+        if old is not None:
+            old.close()
+        self._settled()
         return report
 
     @_one_at_a_time
     def heal(self, *, timeout: float = 5.0, deliberate: bool = False) -> str:
-        """Replace a broken link; answer one line on what came back.
+        """Replace a broken attachment; answer one line on what came back.
 
         The embedded image is killed if it still runs (it hung) and a new one
         launched. A server is asked for this stui's workspace back (a lease);
         when it no longer has it, or it is another image, the workspace is
         restored from the session. ImageUnreachable means try again later.
         """
-        old = self.link
-        live = self.live
-        embedded = old.embedded if old is not None else (live is None or live.session.connection.embedded)
+        old = self.attachment
+        active = self.active
+        embedded = old.embedded if old is not None else (active is None or active.session.connection.embedded)
         address = None if embedded else (old.connection.address if old is not None else self._last_address)
-        # What the last working link said: a failed attempt has dropped the link itself.
+        # What the last working attachment said: a failed attempt has dropped the attachment itself.
         resume = None if embedded else self._last_ticket
         known_image = self._last_image_id
         hung = old is not None and old.image_alive
         if old is not None:
             old.close(patience=0.5)  # a hung embedded image is killed, not waited for
-            self.link = None
-        link = ImageLink.open(address, self._token, resume=resume, timeout=timeout)
-        self._adopt(link)
-        info = link.connection.info
+            self.attachment = None
+        attachment = self._open_attachment(address, self._token, resume=resume, timeout=timeout)
+        self._adopt(attachment)
+        info = attachment.connection.info
         self.image_restarted = not (info is not None and info.resumed)
         if info is not None and info.resumed:
             return f"reconnected to {address}: your workspace was still there"
-        if live is not None:
-            live.note_image(info, address)
+        if active is not None:
+            active.note_image(info, address)
         report = self.restore(quiet=True)
         if embedded and deliberate:
             what = "started a new embedded image"
@@ -274,20 +312,22 @@ class Workbench:
     # -- saving and switching --------------------------------------------------------
 
     def save(self, *, refresh: bool = True) -> None:
-        if self.live is None:
+        if self.active is None:
             return
-        notes = self.live.save(self.evaluator if refresh else None)
+        notes = self.active.save(self.evaluator if refresh else None)
         for note in notes:
             self.notify(note.text)
 
     def autosave(self) -> None:
-        if self.live is not None and self.live.dirty and self.live.autosave_due():
+        if self.active is not None and self.active.dirty and self.active.autosave_due():
             self.save()
 
     @_one_at_a_time
     def switch(self, name: str, *, create: bool = False) -> RestoreReport | None:
         """Save this session, then load NAME with its own image and workspace."""
-        if self.live is not None and name == self.live.name:
+        from .model import ConnectionSpec
+
+        if self.active is not None and name == self.active.name:
             raise UsageError(f"already in session {name}")
         exists = self.store.exists(name)
         if create and exists:
@@ -295,138 +335,97 @@ class Workbench:
         if not create and not exists:
             raise UsageError(f"no session named {name} (:session new {name} creates one)")
         incoming = self.load_session(name)
-        previous = self.live
-        from .session_model import ConnectionSpec
-
+        previous = self.active
         if create and previous is not None and not previous.session.connection.embedded:
             # A new session starts on the same image as the one it was made from.
             spec = previous.session.connection
             token = previous.open_token() if spec.token else None
             incoming.session.connection = ConnectionSpec(spec.address, incoming.seal_token(token) if token else None)
         self.save()
-        old_link = self.link
-        self.link = None
+        old = self.attachment
+        self.attachment = None
         self.use_session(incoming)
         try:
             report = self.attach()
         except BaseException:
             # Could not reach the new session's image: go back to where we were.
             self.use_session(previous)
-            self.link = old_link
+            self.attachment = old
             raise
-        if old_link is not None:
-            old_link.close()
+        if old is not None:
+            old.close()
         if create:
             self.save(refresh=False)
-        if self.keeper is not None:
-            self.keeper.reconnected()  # a working link again, even after giving up on the old one
+        self._settled()  # a working attachment again, even after giving up on the old one
         return report
 
     def copy_to(self, name: str) -> None:
-        """`:session save NAME`: the current state under another name (secrets re-sealed for it)."""
-        from .session_store import SessionFile, now
+        """`:session save NAME`: the current state under another name (secrets sealed again for it)."""
+        from .store import SessionFile, now
+        from .vault import drop_fields, reseal_session
 
-        live = self._require_live()
+        active = self._require_active()
         if self.store.exists(name):
             raise UsageError(f"a session named {name} already exists")
         self.save()
-        copy = live.session.copy()
+        copy = active.session.copy()
+        unopenable = reseal_session(copy, self.vault(), to_name=name)
+        skipped = drop_fields(copy, unopenable)
         copy.name = name
         copy.created = copy.updated = now()
-        skipped = self._reseal(copy, live, name)
-        file = SessionFile(self.store, name)
-        file.save(copy, history_limit=self.settings["history_limit"])
+        SessionFile(self.store, name).save(copy, history_limit=self.settings["history_limit"])
         if skipped:
             self.notify(f"not copied (locked): {', '.join(skipped)}")
-
-    def _reseal(self, copy: Any, live: LiveSession, name: str) -> list[str]:
-        """Seal secrets again for another session name (the name is part of what is authenticated)."""
-        from dataclasses import replace
-
-        from .live_session import TOKEN_FIELD, secret_field
-        from .session_model import ConnectionSpec
-
-        skipped = []
-        for variable in list(copy.variables.values()):
-            if not variable.is_secret:
-                continue
-            plaintext = live.plaintexts.get(variable.name)
-            if plaintext is None:
-                skipped.append(variable.name)
-                del copy.variables[variable.name]
-                continue
-            sealed = self.vault().encrypt(plaintext, session=name, field=secret_field(variable.name))
-            copy.variables[variable.name] = replace(variable, sealed=sealed)
-        if copy.connection.token is not None:
-            try:
-                token = live.open_token()
-            except StuiError:
-                skipped.append("the connection token")
-                copy.connection = ConnectionSpec(copy.connection.address, None)
-            else:
-                sealed = self.vault().encrypt(token or "", session=name, field=TOKEN_FIELD)
-                copy.connection = ConnectionSpec(copy.connection.address, sealed)
-        return skipped
 
     @_one_at_a_time
     def rename(self, old: str, new: str) -> None:
         """Rename a session's file; secrets are sealed again under the new name."""
-        from .session_store import SessionFile
+        from .store import SessionFile
+        from .vault import drop_fields, reseal_session
 
         if self.store.exists(new):
             raise UsageError(f"a session named {new} already exists")
-        if not self.store.exists(old) and (self.live is None or self.live.name != old):
+        if not self.store.exists(old) and (self.active is None or self.active.name != old):
             raise UsageError(f"no session named {old}")
-        current = self.live is not None and self.live.name == old
-        live = self.live if current else self.load_session(old)
-        assert live is not None
-        locked = sorted(live.locked)
-        if live.session.connection.token is not None:
-            try:
-                live.open_token()
-            except StuiError:
-                locked.append("the connection token")
-        if locked:
-            raise UsageError(f"cannot rename {old}: {', '.join(locked)} cannot be opened, and renaming seals them again")
+        current = self.active is not None and self.active.name == old
         if current:
             self.save()
-        copy = live.session.copy()
+        active = self.active if current else self.load_session(old)
+        assert active is not None
+        copy = active.session.copy()
+        unopenable = reseal_session(copy, self.vault(), to_name=new)
+        if unopenable:
+            locked = drop_fields(copy, unopenable)
+            raise UsageError(f"cannot rename {old}: {', '.join(locked)} cannot be opened, and renaming seals them again")
         copy.name = new
-        self._reseal(copy, live, new)
-        SessionFile(self.store, new).save(copy, history_limit=live.settings["history_limit"])
+        SessionFile(self.store, new).save(copy, history_limit=active.settings["history_limit"])
         with self.store.locked(old):
             self.store.delete(old)
         if current:
             renamed = self.load_session(new)
-            renamed.unrestored = set(live.unrestored)  # still nil in the image: keep their recipes
+            renamed.unrestored = set(active.unrestored)  # still nil in the image: keep their recipes
             self.use_session(renamed)
-            if self.link is not None:
-                self._adopt_session_only()
+            if self.attachment is not None:
+                self._new_evaluator()
 
-    def _adopt_session_only(self) -> None:
-        """The link stays; the evaluator now reports to the renamed session."""
-        assert self.link is not None
-        live = self.live
-        self.evaluator = Evaluator(self.link.connection, scrub=live.masker if live else None, describe=live is not None)
-
-    def _require_live(self) -> LiveSession:
-        if self.live is None:
+    def _require_active(self) -> ActiveSession:
+        if self.active is None:
             raise UsageError("no session in use (start stui with --session NAME)")
-        return self.live
+        return self.active
 
     @_one_at_a_time
     def close(self) -> None:
         """Save and let go of the image (stopping it when it is ours)."""
         try:
-            if self.live is not None:
+            if self.active is not None:
                 try:
                     self.save()
                 except StuiError as exc:
-                    self.notify(f"could not save session {self.live.name}: {exc}")
+                    self.notify(f"could not save session {self.active.name}: {exc}")
         finally:
-            if self.link is not None:
-                self.link.close()
-                self.link = None
+            if self.attachment is not None:
+                self.attachment.close()
+                self.attachment = None
 
 
 def _default_vault() -> Any:

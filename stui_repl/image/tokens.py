@@ -1,0 +1,52 @@
+"""The server token: where `stui serve` keeps it, and how `--token-file` or
+`STUI_TOKEN` supply one for `--connect`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .. import paths
+from ..errors import UsageError
+
+
+def default_token_file() -> Path:
+    return paths.config_dir() / "token"
+
+
+def given_token(token_file: str | None) -> str | None:
+    """The token named on the command line or in the environment, if any."""
+    if token_file:
+        return read_token_file(Path(token_file))
+    if os.environ.get("STUI_TOKEN"):
+        return os.environ["STUI_TOKEN"].strip()
+    return None
+
+
+def fallback_token() -> str | None:
+    """The token `stui serve` wrote, for a server on this machine."""
+    return read_token_file(default_token_file()) if default_token_file().exists() else None
+
+
+def read_token_file(path: Path) -> str:
+    try:
+        token = path.read_text().strip()
+    except OSError as exc:
+        raise UsageError(f"cannot read the token file {path}: {exc.strerror}") from None
+    if not token:
+        raise UsageError(f"the token file {path} is empty")
+    return token
+
+
+def token_for_serving(path: Path) -> str:
+    """The token in `path`, or a new one written there (0600) when there is none."""
+    import secrets
+
+    if path.exists():
+        return read_token_file(path)
+    token = secrets.token_hex(16)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(token + "\n")
+    return token
