@@ -19,9 +19,10 @@ from stui_repl import cli
 from stui_repl.image import launcher
 from stui_repl.modes import script
 from stui_repl.client.connection import Connection
-from stui_repl.client.evaluator import Evaluator
+from stui_repl.image.attachment import Attachment
 from stui_repl.image.gst import ensure_gst
 from stui_repl.render import PlainRenderer
+from stui_repl.session.controller import SessionController
 
 t1 = time.perf_counter()
 code = sys.argv[1] if len(sys.argv) > 1 else "3 + 4"
@@ -36,7 +37,9 @@ t5 = time.perf_counter()
 connection = Connection.open(image.host, image.port, image.token)
 t6 = time.perf_counter()
 out = io.StringIO()
-status = script.run(code, Evaluator(connection), PlainRenderer(out=out), source="-c",
+controller = SessionController(open_attachment=lambda *args, **options: Attachment(connection))
+controller.attach()
+status = script.run(code, controller, PlainRenderer(out=out), source="-c",
                     print_values=True, keep_going=False)
 t7 = time.perf_counter()
 connection.close()

@@ -39,9 +39,10 @@ def evaluate_on_open_connection(install, text: str, client_cpu: list[float]) -> 
 
     from roundtrip import _session
 
+    from stui_repl.image.attachment import Attachment
     from stui_repl.modes import script
-    from stui_repl.client.evaluator import Evaluator
     from stui_repl.render import PlainRenderer
+    from stui_repl.session.controller import SessionController
 
     with _session(install) as (connection, dog):
 
@@ -51,9 +52,11 @@ def evaluate_on_open_connection(install, text: str, client_cpu: list[float]) -> 
                 super().output(text)
 
         out = io.StringIO()
+        controller = SessionController(open_attachment=lambda *args, **options: Attachment(connection))
+        controller.attach()
         cpu = time.process_time()
         start = time.perf_counter()
-        status = script.run(text, Evaluator(connection), Ticking(out=out), source="bench",
+        status = script.run(text, controller, Ticking(out=out), source="bench",
                             print_values=False, keep_going=False)
         seconds = time.perf_counter() - start
         client_cpu.append(time.process_time() - cpu)
