@@ -16,11 +16,11 @@ import sys
 
 t0 = time.perf_counter()
 from stui_repl import cli
-from stui_repl.image import launcher
-from stui_repl.modes import script
 from stui_repl.client.connection import Connection
+from stui_repl.image import launcher
 from stui_repl.image.attachment import Attachment
 from stui_repl.image.gst import ensure_gst
+from stui_repl.modes import script
 from stui_repl.render import PlainRenderer
 from stui_repl.session.controller import SessionController
 

@@ -174,8 +174,8 @@ class _Hung(Exception):
 @contextlib.contextmanager
 def _session(install):
     """A fresh image and connection, with a watchdog; _Hung if replies stop."""
-    from stui_repl.image import launcher
     from stui_repl.client.connection import Connection
+    from stui_repl.image import launcher
 
     image = launcher.launch(install)
     dog = Watchdog(image, 5.0)

@@ -33,9 +33,9 @@ from prompt_toolkit.buffer import Buffer
 
 from stui_repl import __version__, cli, config, errors
 from stui_repl import settings as preferences
+from stui_repl.commands import REGISTRY
 from stui_repl.session import model as session_model
 from stui_repl.session import toml as session_format
-from stui_repl.commands import REGISTRY
 
 ROOT = Path(__file__).resolve().parents[1]
 MAN_PAGE = ROOT / "man" / "stui.1"

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from stui_repl.session import toml as session_format
 from stui_repl.errors import StuiError, UsageError
+from stui_repl.session import toml as session_format
 from stui_repl.session.model import ImageSeen, Session, timestamp
 from stui_repl.session.store import SessionBusy, SessionFile, SessionStore, sessions_dir
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from stui_repl.session import vault as vault_module
 from stui_repl.errors import StuiError
+from stui_repl.session import vault as vault_module
 from stui_repl.session.vault import (
     KeyringKeySource,
     LockedSecret,
