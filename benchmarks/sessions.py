@@ -174,7 +174,7 @@ def run(results: dict, *, quick: bool) -> None:
 
 
 def _array_of_tables(session) -> str:
-    from stui_repl.session.toml import toml_string
+    from stui_repl.toml_text import toml_string
 
     return "".join(f"[[history]]\nat = {when}\ninput = {toml_string(text)}\n\n" for when, text in session.history)
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from . import paths
 from .settings import PREFERENCES, validated
+from .toml_text import toml_value
 
 
 def config_path() -> Path:
@@ -44,14 +45,6 @@ def load(path: Path | None = None) -> tuple[dict[str, Any], list[str]]:
     return good, problems + bad
 
 
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 def example() -> str:
     """A commented config.toml: every setting, what it does, what it allows, its default."""
     lines = [
@@ -66,5 +59,5 @@ def example() -> str:
         lines.append("")
         lines.append(f"# {preference.help[:1].upper()}{preference.help[1:]}.")
         lines.append(f"# Allowed: {preference.allowed(toml=True)}.")
-        lines.append(f"# {preference.name} = {_toml_value(preference.default)}")
+        lines.append(f"# {preference.name} = {toml_value(preference.default)}")
     return "\n".join(lines) + "\n"

@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .toml_text import toml_value
+
 
 class PreferenceError(ValueError):
     """A setting's name or value is not allowed; the message says what is."""
@@ -85,7 +87,7 @@ class Preference:
         if kind_ok and thorough and self.known is not None and value not in self.known():
             kind_ok = False
         if not kind_ok:
-            shown = _toml(value) if toml else repr(value)
+            shown = toml_value(value) if toml else repr(value)
             raise PreferenceError(f"{self.name} must be {self.allowed(toml=toml)}, not {shown}")
         return value
 
@@ -93,14 +95,6 @@ class Preference:
         if isinstance(value, bool):
             return "on" if value else "off"
         return str(value)
-
-
-def _toml(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return '"' + value + '"'
-    return repr(value)
 
 
 def _pygments_styles() -> list[str]:

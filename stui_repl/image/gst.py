@@ -30,7 +30,6 @@ lookups as arguments so the error paths are testable without a machine.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import re
@@ -42,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from .. import paths
+from ..locks import exclusive
 
 GST_VERSION = "3.2.5"
 INSTALL_NAME = f"gst-{GST_VERSION}"
@@ -640,21 +640,6 @@ def ensure_gst(*, allow_provision: bool = True, progress: Progress | None = None
     return provision(progress=progress)
 
 
-@contextlib.contextmanager
-def _locked(lock_path: Path, say: Progress) -> Iterator[None]:
-    """Serialise provisioning between processes (flock is released on exit/kill)."""
-    with open(lock_path, "a") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            say("waiting for another stui to finish installing gst")
-            fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def _multiarch_triplet() -> str | None:
     for argv in (
         ["dpkg-architecture", "-qDEB_HOST_MULTIARCH"],
@@ -811,7 +796,7 @@ def provision(*, progress: Progress | None = None) -> GstInstall:
     cache = target.parent
     try:
         cache.mkdir(parents=True, exist_ok=True)
-        with _locked(cache / f"{INSTALL_NAME}.lock", say):
+        with exclusive(cache / f"{INSTALL_NAME}.lock", waiting=lambda: say("waiting for another stui to finish installing gst")):
             existing = load_install(target)
             if existing:
                 return existing

@@ -10,7 +10,6 @@ the pipe closes and the image quits instead of living on.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -24,6 +23,7 @@ from pathlib import Path
 
 from .. import paths
 from ..errors import ImageUnreachable
+from ..locks import exclusive
 from .gst import GstInstall, ProvisionError, ensure_gst
 
 SERVER_DIR = Path(__file__).resolve().parents[1] / "server"
@@ -58,8 +58,7 @@ def server_image(install: GstInstall, progress: Progress | None = None) -> Path:
     target = images / f"stui-server-{image_key(install)}.im"
     if target.exists():
         return target
-    with open(images / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with exclusive(images / ".lock"):
         if target.exists():
             return target
         if progress:

@@ -15,27 +15,23 @@ stui processes on one session lose nothing (session_model.merge decides).
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import hashlib
 import os
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from .. import __version__, paths
 from ..errors import StuiError, UsageError
+from ..locks import LockBusy, exclusive
 from . import toml as session_format
 from .model import MergeNote, Session, merge, timestamp, valid_session_name
 
 LOCK_TIMEOUT = 10.0
 
 
-class SessionBusy(StuiError):
-    """Another stui holds the session's lock for too long."""
+SessionBusy = LockBusy  # another stui holds the session's lock for too long
 
 
 def now() -> str:
@@ -122,24 +118,13 @@ class SessionStore:
     def _ensure_directory(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
 
-    @contextmanager
-    def locked(self, name: str, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
+    def locked(self, name: str, timeout: float = LOCK_TIMEOUT) -> AbstractContextManager[None]:
         """Exclusive use of one session's file for a read-merge-write."""
         self._ensure_directory()
-        fd = os.open(self.directory / f".{check_name(name)}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except OSError as exc:
-                    if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() > deadline:
-                        raise SessionBusy(f"session {name} is busy: another stui has held its lock for {timeout:.0f} s") from None
-                    time.sleep(0.02)
-            yield
-        finally:
-            os.close(fd)  # closing releases the flock
+        return exclusive(
+            self.directory / f".{check_name(name)}.lock", timeout=timeout,
+            busy=f"session {name} is busy: another stui has held its lock for {timeout:.0f} s",
+        )
 
     # -- reading --------------------------------------------------------------------
 

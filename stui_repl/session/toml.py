@@ -27,6 +27,7 @@ from datetime import UTC, date, datetime, time
 from itertools import chain, repeat
 from typing import Any
 
+from ..toml_text import TomlTime, toml_key, toml_value
 from .model import ConnectionSpec, ImageSeen, RecentConnection, Session, Variable, timestamp
 
 FORMAT = 1
@@ -221,61 +222,6 @@ def from_data(data: dict[str, Any]) -> Session:
 
 
 # -- writing ----------------------------------------------------------------------------
-
-
-_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
-_BASIC_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r", "\b": "\\b", "\f": "\\f"}
-_NEEDS_ESCAPE = re.compile(r'["\\\x00-\x1f\x7f\ud800-\udfff]')
-
-
-def _escape_basic(match: re.Match[str]) -> str:
-    char = match.group()
-    if char in _BASIC_ESCAPES:
-        return _BASIC_ESCAPES[char]
-    if "\ud800" <= char <= "\udfff":  # an undecodable byte: TOML cannot hold it
-        return "\ufffd"
-    return f"\\u{ord(char):04x}"
-
-
-def toml_string(text: str) -> str:
-    return '"' + _NEEDS_ESCAPE.sub(_escape_basic, text) + '"'
-
-
-def toml_key(key: str) -> str:
-    return key if _BARE_KEY.fullmatch(key) else toml_string(key)
-
-
-def toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, str):
-        return toml_string(value)
-    if isinstance(value, TomlTime):
-        return value.text
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{toml_key(k)} = {toml_value(v)}" for k, v in value.items()) + " }"
-    if isinstance(value, list):
-        if not value:
-            return "[]"
-        return "[\n" + "".join(f"  {toml_value(item)},\n" for item in value) + "]"
-    raise TypeError(f"cannot write {type(value).__name__} to a session file")
-
-
-class TomlTime:
-    """A time written as a TOML datetime (not a string), in the session spelling."""
-
-    __slots__ = ("text",)
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, TomlTime) and other.text == self.text
-
-    def as_datetime(self) -> datetime:
-        return datetime.strptime(self.text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
 def to_data(session: Session) -> dict[str, Any]:
