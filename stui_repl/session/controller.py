@@ -280,9 +280,9 @@ class SessionController:
         """
         old = self.attachment
         active = self.active
-        embedded = old.embedded if old is not None else (active is None or active.session.connection.embedded)
+        # A failed attempt has dropped the attachment: the last one that worked says where to go.
+        embedded = old.embedded if old is not None else self._last_address is None
         address = None if embedded else (old.connection.address if old is not None else self._last_address)
-        # What the last working attachment said: a failed attempt has dropped the attachment itself.
         resume = None if embedded else self._last_ticket
         known_image = self._last_image_id
         hung = old is not None and old.image_alive
