@@ -22,23 +22,28 @@ class PlainRenderer:
     def __init__(self, out: TextIO | None = None, err: TextIO | None = None) -> None:
         self.out = out or sys.stdout
         self.err = err or sys.stderr
+        self._last = self.out
 
-    def output(self, text: str) -> None:
-        if text:
-            self.out.write(text)
+    def output(self, text: str, stream: str = "stdout") -> None:
+        """What the code wrote, on stdout or stderr as it wrote it, at once."""
+        if not text:
+            return
+        target = self.err if stream == "stderr" else self.out
+        if target is not self._last:
+            self._last.flush()
+            self._last = target
+        target.write(text)
+        target.flush()
 
     def value(self, result: EvalResult) -> None:
         if result.value is not None:
             self.out.write(result.value + "\n")
 
-    def result(self, result: EvalResult, *, show_value: bool = True) -> None:
-        self.output(result.output)
-        if result.ok and show_value:
-            self.value(result)
-
     def error(self, error: RemoteError, *, where: str = "") -> None:
         """One line on stderr; `where` (file:line:) replaces the error's own location."""
+        self.out.flush()
         self.err.write(f"{where}{error.one_line(with_location=not where)}\n")
+        self.err.flush()
 
     def trace(self, error: RemoteError) -> None:
         self.out.write(error.one_line() + "\n")
@@ -68,16 +73,23 @@ class PlainRenderer:
 
 
 class JsonRenderer(PlainRenderer):
-    """--format json: one object per statement, on stdout."""
+    """--format json: one object per statement, on stdout, with the output
+    the statement wrote (gathered from the events before its result)."""
+
+    def __init__(self, out: TextIO | None = None, err: TextIO | None = None) -> None:
+        super().__init__(out, err)
+        self._gathered: list[str] = []
+
+    def output(self, text: str, stream: str = "stdout") -> None:
+        self._gathered.append(text)
 
     def record(self, line: int, code: str, result: EvalResult) -> None:
-        record: dict[str, Any] = {"line": line, "code": code, "ok": result.ok, "output": result.output}
+        output, self._gathered = "".join(self._gathered), []
+        record: dict[str, Any] = {"line": line, "code": code, "ok": result.ok, "output": output}
         if result.ok:
-            for key, value in (("value", result.value), ("class", result.value_class), ("store", result.store)):
+            for key, value in (("value", result.value), ("class", result.value_class)):
                 if value is not None:
                     record[key] = value
-            if result.defined:
-                record["defined"] = list(result.defined)
         else:
             assert result.error is not None
             error = result.error
@@ -101,6 +113,7 @@ class RichRenderer(PlainRenderer):
 
         super().__init__()
         self.console = console or Console(highlight=False, soft_wrap=True, no_color=not color)
+        self._mid_line = False  # the code's output so far ends without a line end
         # Errors and notices go to stderr, as on the command line.
         self.err_console = Console(stderr=True, highlight=False, soft_wrap=True, no_color=not color)
 
@@ -124,20 +137,32 @@ class RichRenderer(PlainRenderer):
         width = max(self.console.width, 1)
         return sum(max(1, -(-len(line) // width)) for line in text.split("\n"))
 
-    def output(self, text: str) -> None:
-        if text:
+    def output(self, text: str, stream: str = "stdout") -> None:
+        """What the code wrote, as it wrote it (a partial line stays partial)."""
+        if not text:
+            return
+        if stream == "stderr":
+            self.console.file.flush()
+            self.err_console.file.write(text)
+            self.err_console.file.flush()
+        else:
             self.console.out(text, end="", highlight=False)
-            if not text.endswith("\n"):
-                self.console.out("")
+            self.console.file.flush()
+        self._mid_line = not text.endswith("\n")
+
+    def end_line(self) -> None:
+        """What stui says next starts on a line of its own."""
+        if self._mid_line:
+            self.console.out("")
+            self._mid_line = False
 
     def value(self, result: EvalResult) -> None:
         from rich.text import Text
 
         if result.value is None:
             return
+        self.end_line()
         line = Text(result.value)
-        if result.truncated:
-            line.append(" …(truncated)", style="dim")
         if result.value_class:
             line.append(f"  {result.value_class}", style="dim")
         self.console.print(line)
@@ -145,6 +170,7 @@ class RichRenderer(PlainRenderer):
     def error(self, error: RemoteError, *, where: str = "") -> None:
         from rich.text import Text
 
+        self.end_line()
         self.console.file.flush()
         self.err_console.print(Text(where + error.one_line(with_location=not where), style="bold red"))
         if error.stack:
@@ -160,17 +186,20 @@ class RichRenderer(PlainRenderer):
     def info(self, text: str) -> None:
         from rich.text import Text
 
+        self.end_line()
         self.console.print(Text(text))
 
     def warning(self, text: str) -> None:
         from rich.text import Text
 
+        self.end_line()
         self.console.file.flush()
         self.err_console.print(Text(f"warning: {text}", style="yellow"))
 
     def problem(self, text: str) -> None:
         from rich.text import Text
 
+        self.end_line()
         self.console.file.flush()
         self.err_console.print(Text(text, style="bold red"))
 

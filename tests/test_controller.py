@@ -37,11 +37,14 @@ class FakeConnection:
     sent: list[dict[str, Any]] = field(default_factory=list)
     closed: bool = False
     lock: Any = field(default_factory=threading.RLock)
+    on_event: Any = None
+    events: list[wire.Event] = field(default_factory=list)
 
     def request(self, message: dict[str, Any], *, timeout: float | None = None) -> dict[str, Any]:
         self.sent.append(message)
-        if message["op"] == "script":
-            return {"ok": True, "results": [{"ok": True, "statements": len(message["units"])}]}
+        if message["op"] == "script":  # one compile ran them all: one result, as an event
+            self.on_event(wire.Event("result", len(self.sent), result={"ok": True, "statements": len(message["units"])}))
+            return {"ok": True, "results": 1}
         if message["op"] == "bindings":
             return {"ok": True, "bindings": []}
         return {"ok": True}

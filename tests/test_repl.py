@@ -79,16 +79,25 @@ def submit(child: pexpect.spawn, line: str) -> None:
     child.send(line + "\r")
 
 
-def test_greeting_names_the_image_and_its_defects(server_image):
+def greeting(server_image) -> str:
+    """What stui prints before its first prompt, once it has quit."""
     child = spawn_stui()
     screen = Screen(child)
-    screen.expect(r"stui \S+ on GNU Smalltalk (version )?3\.2\.5 \(embedded, session default\)")
-    screen.expect("warning: this image has")
     screen.expect_exact(PROMPT)
     child.sendcontrol("d")
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
+    return screen.text
+
+
+def test_greeting_names_the_image_and_its_defects_once(server_image):
+    first = greeting(server_image)
+    assert re.search(r"stui \S+ on GNU Smalltalk (version )?3\.2\.5 \(embedded, session default\)", first)
+    assert re.search(r"this image has \d+ known defects, \d+ worked around \(:defects lists them\)", first)
+    again = greeting(server_image)
+    assert "GNU Smalltalk" in again
+    assert "known defects" not in again
 
 
 def test_evaluates_and_shows_the_class(repl):

@@ -127,8 +127,7 @@ def test_a_syntax_error_names_the_file_line_and_column(server_image, tmp_path):
     done = run_stui("-f", str(script))
     assert done.returncode == 1
     assert done.stdout == "one\ntwo\n"
-    assert done.stderr.startswith(f"{script}:4:")
-    assert "syntax error" in done.stderr and done.stderr.count("\n") == 1
+    assert done.stderr == f"{script}:4: expected object\n"  # gst's own words
 
 
 def test_a_compile_error_in_a_class_definition_names_its_line(server_image, tmp_path):

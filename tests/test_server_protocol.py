@@ -22,11 +22,13 @@ from stui_repl.errors import ImageUnreachable
 
 
 class RawClient:
-    """A client that can send anything, including garbage."""
+    """A client that can send anything, including garbage. Events (output,
+    errors, a script's results) are kept apart from the replies, in order."""
 
     def __init__(self, port: int) -> None:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
         self.file = self.sock.makefile("rwb")
+        self.events: list[dict] = []
 
     def send_line(self, data: bytes) -> None:
         self.file.write(data + b"\n")
@@ -36,8 +38,27 @@ class RawClient:
         self.send_line(json.dumps(message).encode())
 
     def receive(self) -> dict | None:
-        line = self.file.readline()
-        return json.loads(line) if line else None
+        """The next reply; the events before it go to `events`."""
+        while True:
+            line = self.file.readline()
+            if not line:
+                return None
+            message = json.loads(line)
+            if "event" not in message:
+                return message
+            self.events.append(message)
+
+    def output(self, request_id: object = None, stream: str = "stdout") -> str:
+        """What the events so far say a request wrote (all of it, without an id)."""
+        return "".join(
+            e["text"] for e in self.events
+            if e["event"] == "output" and e["stream"] == stream and (request_id is None or e["id"] == request_id))
+
+    def results(self, request_id: object) -> list[dict]:
+        return [e["result"] for e in self.events if e["event"] == "result" and e["id"] == request_id]
+
+    def errors(self, request_id: object = None) -> list[dict]:
+        return [e["error"] for e in self.events if e["event"] == "error" and (request_id is None or e["id"] == request_id)]
 
     def request(self, message: dict) -> dict:
         self.send(message)
@@ -46,7 +67,7 @@ class RawClient:
         return reply
 
     def hello(self, token: str, resume: object = None) -> dict:
-        message = {"id": 0, "op": "hello", "protocol": 1, "token": token}
+        message = {"id": 0, "op": "hello", "protocol": 2, "token": token}
         if resume is not None:
             message["resume"] = resume
         return self.request(message)
@@ -148,17 +169,18 @@ def test_a_client_vanishing_mid_request_does_not_hurt_the_server(shared_image):
     other.close()
 
 
-def test_eval_answers_value_class_store_and_output(client):
-    reply = client.request({"id": 1, "op": "eval", "code": "Transcript showCr: 'hi'. 42 printNl. 3 + 4"})
-    assert reply["ok"] and reply["value"] == "7" and reply["class"] == "SmallInteger" and reply["store"] == "7"
-    assert reply["output"] == "hi\n42\n"
+def test_eval_answers_value_and_class_after_streaming_the_output(client):
+    reply = client.request({"id": 1, "op": "eval", "code": "Transcript showCr: 'hi'. 42 printNl. stderr nextPutAll: 'e'; nl. 3 + 4"})
+    assert reply["ok"] and reply["value"] == "7" and reply["class"] == "SmallInteger"
+    assert "store" not in reply and "output" not in reply  # showing a value computes no storeString
+    assert client.output(1) == "hi\n42\n" and client.output(1, "stderr") == "e\n"
 
 
 def test_non_ascii_comes_back_intact(client):
     reply = client.request({"id": 1, "op": "eval", "code": "'h\u00e9llo \u20ac'"})
     assert reply["value"] == "'h\u00e9llo \u20ac'"
     reply = client.request({"id": 2, "op": "eval", "code": "'h\u00e9llo \u20ac' displayNl. 'h\u00e9llo \u20ac' size"})
-    assert reply["output"] == "h\u00e9llo \u20ac\n" and reply["value"] == "10"
+    assert client.output(2) == "h\u00e9llo \u20ac\n" and reply["value"] == "10"
 
 
 def test_errors_are_values(client):
@@ -166,19 +188,21 @@ def test_errors_are_values(client):
     error = reply["error"]
     assert error["kind"] == "exception" and error["class"] == "ZeroDivide"
     assert "divide" in error["message"] and error["stack"][-1] == "DoIt (line 1)"
+    assert error["reported"] is True and client.errors(1) == [{k: v for k, v in error.items() if k != "reported"}]
     reply = client.request({"id": 2, "op": "eval", "code": "nil foo"})
     assert reply["error"]["message"] == "nil does not understand #foo"
     reply = client.request({"id": 3, "op": "eval", "code": "3 +", "line": 7})
     assert reply["error"]["kind"] == "syntax" and reply["error"]["line"] == 7 and reply["error"]["column"] == 4
-    reply = client.request({"id": 4, "op": "eval", "code": "3 + zork"})
-    assert reply["error"] == {"kind": "undeclared", "message": "undefined variable zork referenced", "line": 1, "column": 5}
+    assert client.errors(3) == []  # a compile error is the reply's alone
+    # As when gst files a statement in: a variable nothing declares is nil.
+    assert client.request({"id": 4, "op": "eval", "code": "zork isNil"})["value"] == "true"
 
 
 def test_workspace_variables_persist_and_temporaries_do_not(client):
     assert client.request({"id": 1, "op": "eval", "code": "x := 3 + 4", "declare": ["x"]})["value"] == "7"
     assert client.request({"id": 2, "op": "eval", "code": "x * 2"})["value"] == "14"
     assert client.request({"id": 3, "op": "eval", "code": "| t | t := 5. t * x"})["value"] == "35"
-    assert client.request({"id": 4, "op": "eval", "code": "t"})["error"]["kind"] == "undeclared"
+    assert client.request({"id": 4, "op": "eval", "code": "t"})["value"] == "nil"  # a new variable, nil, as in gst
 
 
 def test_the_server_finds_assignments_itself_without_declare(client):
@@ -193,7 +217,8 @@ def test_assigning_a_global_name_shadows_it_in_the_workspace(client):
     other = client.request({"id": 4, "op": "eval", "code": "Transcript showCr: 'still here'. 0"})
     assert other["ok"] is False  # 5 does not understand showCr: in this workspace
     assert client.request({"id": 5, "op": "bindings", "action": "remove", "names": ["Transcript"]})["removed"] == ["Transcript"]
-    assert client.request({"id": 6, "op": "eval", "code": "Transcript showCr: 'back'. 0"})["output"] == "back\n"
+    assert client.request({"id": 6, "op": "eval", "code": "Transcript showCr: 'back'. 0"})["ok"]
+    assert client.output(6) == "back\n"
 
 
 def test_bindings_list_declare_and_remove(client):
@@ -238,7 +263,7 @@ def test_twenty_concurrent_clients_each_have_their_own_x(shared_image):
             for round_ in range(5):
                 reply = raw.request({"id": round_, "op": "eval", "code": f"x := {index} * 100 + {round_}. x printNl. x", "declare": ["x"]})
                 expected = str(index * 100 + round_)
-                if reply.get("value") != expected or reply.get("output") != expected + "\n":
+                if reply.get("value") != expected or raw.output(round_) != expected + "\n":
                     errors.append(f"client {index}: {reply}")
             raw.close()
         except (OSError, AssertionError, ValueError) as exc:  # reported below
@@ -274,7 +299,6 @@ def test_runaway_recursion_is_stopped_and_the_image_lives_on(client):
     reply = client.request({"id": 1, "op": "eval", "code": "kept := 7. b := nil. b := [:n | (b value: n + 1) + 1]. b value: 0",
                             "declare": ["kept", "b"]})
     assert reply["ok"] is False and reply["error"]["kind"] == "recursion"
-    assert reply["output"] == ""
     assert client.request({"id": 2, "op": "eval", "code": "kept * 6"})["value"] == "42"
 
 
@@ -293,8 +317,8 @@ def test_output_of_concurrent_evaluations_is_kept_apart(shared_image):
         assert raw.hello(shared_image.token)["ok"]
     first.send({"id": 1, "op": "eval", "code": "1 to: 200 do: [:i | Transcript show: 'a']. 1"})
     second.send({"id": 1, "op": "eval", "code": "1 to: 200 do: [:i | Transcript show: 'b']. 2"})
-    assert first.receive()["output"] == "a" * 200
-    assert second.receive()["output"] == "b" * 200
+    assert first.receive()["ok"] and second.receive()["ok"]
+    assert first.output() == "a" * 200 and second.output() == "b" * 200
     first.close()
     second.close()
 
@@ -304,34 +328,39 @@ def test_script_runs_many_statements_and_stops_at_the_first_failure(client):
     units += [{"code": f"s := s + {i}", "declare": ["s"], "line": i + 2} for i in range(10)]
     units += [{"code": "s printNl", "line": 12}, {"code": "1/0", "line": 13}, {"code": "'never' printNl", "line": 14}]
     reply = client.request({"id": 1, "op": "script", "units": units, "print": False})
-    results = reply["results"]
+    results = client.results(1)
+    assert reply["results"] == len(results)
     assert sum(r.get("statements", 1) for r in results) == 13
     assert all(r["ok"] for r in results[:-1])
-    assert "".join(r["output"] for r in results) == "45\n"
+    assert client.output(1) == "45\n"
     assert results[-1]["error"]["class"] == "ZeroDivide"
     assert results[-1]["error"]["stack"][-1] == "DoIt (line 13)"
 
 
 def test_script_with_values_and_keep_going(client):
     units = [{"code": "3 + 4", "line": 1}, {"code": "nil foo", "line": 2}, {"code": "'x'", "line": 3}]
-    reply = client.request({"id": 1, "op": "script", "units": units, "keepGoing": True})
-    assert [r["ok"] for r in reply["results"]] == [True, False, True]
-    assert reply["results"][0]["value"] == "7" and reply["results"][2]["value"] == "'x'"
+    assert client.request({"id": 1, "op": "script", "units": units, "keepGoing": True})["ok"]
+    results = client.results(1)
+    assert [r["ok"] for r in results] == [True, False, True]
+    assert results[0]["value"] == "7" and results[2]["value"] == "'x'"
 
 
 def test_a_compile_error_in_a_merged_run_names_its_own_statement(client):
     units = [{"code": "'a' printNl", "line": 1}, {"code": "'b' printNl", "line": 2},
              {"code": "3 + + 4", "line": 5}, {"code": "'c' printNl", "line": 6}]
-    results = client.request({"id": 1, "op": "script", "units": units, "print": False})["results"]
-    assert [r["output"] for r in results[:2]] == ["'a'\n", "'b'\n"]
+    client.request({"id": 1, "op": "script", "units": units, "print": False})
+    results = client.results(1)
+    assert client.output(1) == "'a'\n'b'\n"
     assert results[2]["error"]["kind"] == "syntax" and results[2]["error"]["line"] == 5
     assert len(results) == 3
 
 
 def test_a_merged_run_answers_once_for_all_its_statements(client):
     units = [{"code": f"'s{i}' displayNl", "line": i + 1} for i in range(5)]
-    results = client.request({"id": 1, "op": "script", "units": units, "print": False})["results"]
-    assert results == [{"ok": True, "output": "s0\ns1\ns2\ns3\ns4\n", "ms": results[0]["ms"], "statements": 5}]
+    client.request({"id": 1, "op": "script", "units": units, "print": False})
+    results = client.results(1)
+    assert results == [{"ok": True, "ms": results[0]["ms"], "statements": 5}]
+    assert client.output(1) == "s0\ns1\ns2\ns3\ns4\n"
 
 
 def test_thousands_of_pipelined_evaluations_all_answer(shared_image):
@@ -443,9 +472,9 @@ def test_describing_the_bindings_adds_nothing_to_the_output(client):
     noisy = "Object subclass: StuiNoisy [ printOn: aStream [ Transcript showCr: 'noise'. aStream nextPutAll: 'a noisy one' ] ]"
     assert client.request({"id": 1, "op": "eval", "code": noisy, "mode": "fileIn"})["ok"]
     reply = client.request({"id": 2, "op": "eval", "code": "noisy := StuiNoisy new", "declare": ["noisy"], "print": False, "bindings": True})
-    assert reply["output"] == "" and reply["bindings"][0]["value"] == "a noisy one"
+    assert client.output(2) == "" and reply["bindings"][0]["value"] == "a noisy one"
     reply = client.request({"id": 3, "op": "eval", "code": "noisy printNl", "print": False, "bindings": True})
-    assert reply["output"] == "noise\na noisy one\n" and reply["bindings"] == []  # assigns nothing
+    assert client.output(3) == "noise\na noisy one\n" and reply["bindings"] == []  # assigns nothing
 
 
 def test_eval_answers_bindings_on_errors_too(client):
@@ -477,11 +506,11 @@ def test_a_secret_works_as_its_string_and_never_shows(client):
         client.request({"id": 12, "op": "eval", "code": "alias := dbPass", "declare": ["alias"], "bindings": True}),
         client.request({"id": 13, "op": "eval", "code": "dbPass foo"}),
     ]
-    for reply in shown:
+    for reply in [*shown, *client.events]:
         assert "hunter" not in json.dumps(reply), reply
     value = shown[0]
     assert value["value"] == "'********'" and value["secret"] is True and "store" not in value
-    assert shown[1]["output"] == "'********'\n********\n'********'\n********\n'********'\n'********'\n"
+    assert client.output(7) == "'********'\n********\n'********'\n********\n'********'\n'********'\n"
     assert shown[2]["value"] == "('********' '********'->1 )" and "store" not in shown[2]
     for reply in (shown[3], shown[4], shown[6]):
         assert by_name(reply)["dbPass" if reply is not shown[6] else "alias"] == {
@@ -517,8 +546,8 @@ def test_statements_sharing_a_line_are_not_merged_so_a_failure_names_its_own(cli
     # The server finds the failing statement of a merged run by its line;
     # units given without lines must still be told apart.
     units = [{"code": "a := 1", "declare": ["a"]}, {"code": "b := 1/0", "declare": ["b"]}, {"code": "c := 3", "declare": ["c"]}]
-    reply = client.request({"id": 1, "op": "script", "units": units, "print": False})
-    results = reply["results"]
+    client.request({"id": 1, "op": "script", "units": units, "print": False})
+    results = client.results(1)
     assert [r["ok"] for r in results] == [True, False]
     assert results[0].get("statements", 1) == 1 and results[1]["error"]["class"] == "ZeroDivide"
 
@@ -608,7 +637,7 @@ def test_a_wrong_token_or_an_unknown_workspace_gives_a_fresh_one(shared_image):
         stranger, reply = connect(shared_image, resume)
         assert reply["resumed"] is False, resume
         assert reply["workspace"] != hello["workspace"]
-        assert stranger.request({"id": 2, "op": "eval", "code": "mine"})["error"]["kind"] == "undeclared"
+        assert stranger.request({"id": 2, "op": "eval", "code": "mine"})["value"] == "nil"  # not the other workspace's
         replies.append(reply)
         stranger.close()
     # Nothing tells a wrong token from a workspace that does not exist.
@@ -702,7 +731,7 @@ def test_a_workspace_whose_lease_expired_is_gone(gst_install, server_image):
         wait_for(lambda: workspace_counts(watcher) == (1, 0), "the lease to expire")
         again, reply = connect(running, resume_of(hello))
         assert reply["resumed"] is False and reply["workspace"] != hello["workspace"]
-        assert again.request({"id": 2, "op": "eval", "code": "x"})["error"]["kind"] == "undeclared"
+        assert again.request({"id": 2, "op": "eval", "code": "x"})["value"] == "nil"  # a new workspace's x
         assert workspace_counts(watcher) == (2, 0)
         again.close()
         watcher.close()
@@ -830,3 +859,60 @@ def test_stui_serve_refuses_a_bad_lease(lease):
     done = run_stui("serve", "--lease", lease, timeout=30)
     assert done.returncode == 2 and "LISTENING" not in done.stdout
     assert "--lease" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+# -- protocol 2: events, fileIn, definitions ---------------------------------------
+
+
+def test_a_file_in_streams_its_output_and_reports_errors_where_gst_does(client):
+    chunks = ["'one' displayNl.\n", "1/0.\n", "'two' displayNl.\n", "3 +.\n", "'three' displayNl.\n"]
+    reply = client.request({"id": 1, "op": "fileIn", "chunks": chunks, "name": "demo.st", "keepGoing": True})
+    assert reply["ok"] is False and reply["errors"] == 2 and reply["error"]["reported"] is True
+    assert client.output(1) == "one\ntwo\n"  # as under gst, recovering from "3 +." skips the rest
+    [error] = client.errors(1)
+    assert (error["class"], error["file"], error["line"]) == ("ZeroDivide", "demo.st", 2)
+    assert client.output(1, "stderr").startswith("demo.st:4: ")  # gst's own words for a parse error
+
+
+def test_a_file_in_stops_at_its_first_error_unless_told_to_go_on(client):
+    chunks = ["'one' displayNl.\n", "nil foo.\n", "'never' displayNl.\n"]
+    reply = client.request({"id": 1, "op": "fileIn", "chunks": chunks, "name": "stop.st"})
+    assert reply["ok"] is False and reply["errors"] == 1
+    assert client.output(1) == "one\n"
+    assert [e["line"] for e in client.errors(1)] == [2]
+    for bad in ({"chunks": "1."}, {"chunks": [1]}, {"chunks": ["1."], "line": "2"}, {"chunks": ["1."], "line": 0}):
+        assert client.request({"id": 2, "op": "fileIn", **bad})["error"]["kind"] == "malformed"
+
+
+def test_output_and_errors_of_a_forked_process_arrive_after_the_reply(client):
+    code = "[(Delay forMilliseconds: 200) wait. 'later' displayNl. nil bar] fork. 'now' displayNl"
+    reply = client.request({"id": 1, "op": "eval", "code": code, "print": False})
+    assert reply["ok"] and client.output(1) == "now\n"
+    assert client.request({"id": 2, "op": "eval", "code": "(Delay forMilliseconds: 500) wait"})["ok"]
+    late = [e for e in client.events if e.get("id") != 1]
+    assert [e["event"] for e in late] == ["output", "error"]
+    assert late[0]["text"] == "later\n" and late[1]["error"]["message"] == "nil does not understand #bar"
+
+
+def test_a_declaration_can_name_what_it_defined(client):
+    code = "Object subclass: StuiDefined [ |a| one [ ^1 ] ] StuiDefined class extend [ make [ ^self new ] ]"
+    reply = client.request({"id": 1, "op": "eval", "code": code, "mode": "fileIn", "defined": True})
+    assert reply["ok"] and reply["defined"] == ["StuiDefined", "StuiDefined>>one", "StuiDefined class>>make"]
+    code = "StuiDefined extend [ one [ ^2 ] two [ ^self zork: ] ]"
+    reply = client.request({"id": 2, "op": "eval", "code": code, "mode": "fileIn", "defined": True})
+    assert reply["ok"] is False and reply["defined"] == ["StuiDefined>>one"]
+    reply = client.request({"id": 3, "op": "eval", "code": "StuiDefined extend [ three [ ^3 ] ]", "mode": "fileIn"})
+    assert reply["ok"] and "defined" not in reply
+    assert client.request({"id": 4, "op": "eval", "code": "1", "defined": 1})["error"]["kind"] == "malformed"
+
+
+def test_the_log_holds_what_no_client_owns(client):
+    reply = client.request({"id": 1, "op": "log"})
+    assert reply["ok"] and isinstance(reply["log"], str)
+
+
+def test_a_variable_only_read_is_nil_but_no_workspace_variable(client):
+    assert client.request({"id": 1, "op": "eval", "code": "glimpsed isNil"})["value"] == "true"
+    assert "glimpsed" not in by_name(client.request({"id": 2, "op": "bindings"}))
+    assert client.request({"id": 3, "op": "eval", "code": "glimpsed := 4", "declare": ["glimpsed"]})["ok"]
+    assert by_name(client.request({"id": 4, "op": "bindings"}))["glimpsed"]["value"] == "4"

@@ -101,7 +101,7 @@ def test_switching_between_sessions_keeps_each_workspace(home):
     type_line(child, "y := 5", "5")
     type_line(child, ":session switch default", "session default")
     type_line(child, "x", r"1\s+SmallInteger")
-    type_line(child, "y", "undefined variable y")
+    type_line(child, "y", r"nil\s+UndefinedObject")  # as under gst: an undeclared variable is nil
     type_line(child, ":session switch work", "session work")
     type_line(child, "x + y", r"7\s+SmallInteger")
     type_line(child, ":session list", "work")
@@ -203,7 +203,7 @@ def test_unset_and_restore(home):
     type_line(child, "oops := 2", "2")
     type_line(child, ":session save", "saved session default")
     type_line(child, ":unset oops", "removed oops")
-    type_line(child, "oops", "undefined variable oops")
+    type_line(child, "oops", r"nil\s+UndefinedObject")
     type_line(child, ":session restore", "restored 2 variables")
     type_line(child, "oops + keep", r"3\s+SmallInteger")
     assert quit_repl(child) == 0

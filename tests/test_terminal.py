@@ -88,24 +88,30 @@ def test_no_color_and_its_flag_leave_colour_out(home):
         assert not COLOUR.search(child.screen.raw), options
 
 
-def test_a_tall_result_goes_through_the_pager(home, tmp_path):
+TALL_VALUE = "(1 to: 100) inject: '' into: [:text :i | text, 'line ', i printString, (String with: Character nl)]"
+
+
+def test_a_tall_value_goes_through_the_pager_and_output_never_does(home, tmp_path):
     paged = tmp_path / "paged.txt"
-    pager = script(tmp_path / "pager", f"cat > {paged}\n")
+    pager = script(tmp_path / "pager", f"cat >> {paged}\n")
     child = start(env={"PAGER": str(pager)})
-    child.sendline("(1 to: 100) do: [:i | Transcript showCr: 'line ', i printString]")
+    child.sendline(TALL_VALUE)
+    child.screen.expect(r"String")
     child.screen.expect_exact(PROMPT)
+    child.sendline("(1 to: 100) do: [:i | Transcript showCr: 'row ', i printString]")
+    child.screen.expect("row 100")  # streamed as it is written: never paged
     child.sendline("3 + 4")
     child.screen.expect(r"7\s+SmallInteger")
     leave(child)
     text = paged.read_text()
     assert "line 1\n" in text and "line 100\n" in text
-    assert "7" not in text.split("line 100")[-1].split()  # the short result was not paged
+    assert "row" not in text and "7" not in text.split("line 100")[-1].split()
     child = start("--session", "nopager", env={"PAGER": str(pager)})
     paged.unlink()
     child.sendline(":set pager off")
     child.screen.expect("pager = off")
-    child.sendline("(1 to: 100) do: [:i | Transcript showCr: 'row ', i printString]")
-    child.screen.expect("row 100")
+    child.sendline(TALL_VALUE)
+    child.screen.expect("line 100")
     leave(child)
     assert not paged.exists()
 
@@ -144,7 +150,7 @@ def test_errors_go_to_stderr(home):
 
 def test_a_pager_that_cannot_run_still_shows_the_result(home):
     child = start(env={"PAGER": "no-such-pager-anywhere"})
-    child.sendline("(1 to: 100) do: [:i | Transcript showCr: 'line ', i printString]")
+    child.sendline(TALL_VALUE)
     child.screen.expect("could not be run; showing the result here")
     child.screen.expect("line 100")
     leave(child)

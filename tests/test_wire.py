@@ -36,10 +36,28 @@ def test_decode_refuses_what_is_not_an_object(junk):
 
 
 def test_eval_result_from_a_value_reply():
-    result = wire.EvalResult.from_reply(
-        {"id": 1, "ok": True, "value": "7", "class": "SmallInteger", "store": "7", "output": "hi\n", "ms": 3})
+    result = wire.EvalResult.from_reply({"id": 1, "ok": True, "value": "7", "class": "SmallInteger", "ms": 3})
     assert result.ok and result.value == "7" and result.value_class == "SmallInteger"
-    assert result.output == "hi\n" and result.ms == 3 and result.error is None
+    assert result.output == "" and result.ms == 3 and result.error is None
+
+
+def test_events_are_told_from_replies():
+    assert wire.event_of({"id": 3, "ok": True}) is None
+    output = wire.event_of({"event": "output", "id": 3, "stream": "stderr", "text": "oops\n"})
+    assert output == wire.Event("output", 3, stream="stderr", text="oops\n")
+    assert wire.event_of({"event": "output", "id": None, "text": "x"}).stream == "stdout"
+    error = wire.event_of({"event": "error", "id": None, "error": {
+        "kind": "exception", "class": "ZeroDivide", "message": "m", "file": "a.st", "line": 4}})
+    assert error.kind == "error" and error.request_id is None
+    assert error.error.one_line() == "a.st:4: ZeroDivide: m"
+    assert error.error.one_line(with_location=False) == "ZeroDivide: m"
+    result = wire.event_of({"event": "result", "id": 9, "result": {"ok": True, "statements": 3}})
+    assert wire.statements_of(result.result) == 3
+
+
+def test_a_file_in_request_carries_the_pieces_of_the_text():
+    assert wire.file_in_request(["a. ", "b."], name="x.st") == {"op": "fileIn", "chunks": ["a. ", "b."], "name": "x.st"}
+    assert wire.file_in_request(["a."], name="x.st", keep_going=True)["keepGoing"] is True
 
 
 def test_eval_result_from_errors_and_their_one_line_texts():
@@ -101,13 +119,32 @@ def test_unanswered_statements_are_an_error_not_silence():
     from stui_repl.client.evaluator import Evaluator
 
     class OneAnswerConnection:
-        def pipeline(self, requests, on_reply, window):
-            for request in requests:
-                if not on_reply(request, {"ok": True, "results": [{"ok": True, "output": "", "ms": 0}]}):
+        on_event = None
+
+        def __init__(self) -> None:
+            self.events: list = []
+
+        def pipeline(self, requests, on_reply, window, on_sent):
+            for number, request in enumerate(requests, 1):
+                request["id"] = number
+                on_sent(request)
+                self.on_event(wire.Event("result", number, result={"ok": True, "ms": 0}))
+                if not on_reply(request, {"ok": True, "results": 1}):
                     return
 
     outcomes = []
     units = scanner.split_script("1. 2. 3.")
     Evaluator(OneAnswerConnection()).run_units(units, lambda o: outcomes.append(o) or True, print_values=False, keep_going=False)
     assert [o.result.ok for o in outcomes] == [True, False]
-    assert outcomes[1].result.error.message == "the image answered 1 of 3 statements"
+    assert outcomes[1].result.error.message == "the image did not answer every statement of a batch"
+
+
+def test_file_in_pieces_make_the_whole_text_and_end_before_each_statement():
+    from stui_repl.client import scanner
+    from stui_repl.client.evaluator import file_in_chunks
+
+    text = '"start" | a |\na := 1. a printNl!\nObject subclass: Foo [ bar [ ^1 ] ]\n"c" Foo new bar printNl'
+    chunks = file_in_chunks(text, scanner.split_script(text))
+    assert "".join(chunks) == text
+    assert chunks == ['"start" | a |\n', "a := 1. ", "a printNl!\n", "Object subclass: Foo [ bar [ ^1 ] ]\n\"c\" ",
+                      "Foo new bar printNl"]

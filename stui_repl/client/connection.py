@@ -1,10 +1,13 @@
-"""A connection to a stui server: socket, request ids, pipelining.
+"""A connection to a stui server: socket, request ids, pipelining, events.
 
 Synchronous on purpose: the REPL sends a request and waits for its reply
 (Ctrl-C while waiting sends an interrupt and keeps waiting), and scripted mode
-pipelines many requests through one non-blocking loop. One other thread may
-use a connection: the REPL's heartbeat, which pings only when it can take
-the lock at once (never behind an evaluation), so every read and write
+pipelines many requests through one non-blocking loop. Events (what the
+image's processes write, their unhandled errors, a script's results) arrive
+between replies and go to `on_event` as soon as they are read, by whichever
+thread reads. Other threads may use a connection too: the REPL's heartbeat,
+which pings only when it can take the lock at once, and its listener, which
+reads events that arrive while the prompt waits; so every read and write
 holds `lock`.
 """
 
@@ -39,6 +42,9 @@ class Connection:
         self._next_id = 0
         self.info: wire.ServerInfo | None = None
         self.lock = threading.RLock()
+        # Where events go (a mode sets it); until then they wait in `events`.
+        self.on_event: Callable[[wire.Event], None] | None = None
+        self.events: collections.deque[wire.Event] = collections.deque(maxlen=10_000)
 
     @classmethod
     def open(
@@ -134,7 +140,7 @@ class Connection:
     def _receive(self) -> None:
         try:
             data = self._sock.recv(RECV_SIZE)
-        except TimeoutError:
+        except (TimeoutError, BlockingIOError, InterruptedError):
             raise
         except OSError as exc:
             raise ConnectionLost(f"lost the connection to {self.address}: {exc.strerror or exc}") from None
@@ -143,10 +149,40 @@ class Connection:
         for line in self._splitter.feed(data):
             self._store(wire.decode(line))
 
-    def _store(self, reply: dict[str, Any]) -> None:
+    def _store(self, message: dict[str, Any]) -> None:
         if TRACE is not None:
-            TRACE("<", self.address, reply)
-        self._replies[reply.get("id")] = reply
+            TRACE("<", self.address, message)
+        event = wire.event_of(message)
+        if event is None:
+            self._replies[message.get("id")] = message
+        elif self.on_event is not None:
+            self.on_event(event)
+        else:
+            self.events.append(event)
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    def read_available(self) -> bool:
+        """Read and dispatch whatever has arrived, without waiting; False
+        when another thread holds the connection (it reads for us then)."""
+        if not self.lock.acquire(blocking=False):
+            return False
+        try:
+            self._sock.setblocking(False)
+            try:
+                while True:
+                    self._receive()
+            except (BlockingIOError, InterruptedError):
+                pass
+            finally:
+                try:
+                    self._sock.setblocking(True)
+                except OSError:
+                    pass
+            return True
+        finally:
+            self.lock.release()
 
     def discard(self, request_id: int) -> None:
         """Forget a reply we no longer care about (e.g. an interrupt's)."""
@@ -160,22 +196,26 @@ class Connection:
         on_reply: Callable[[dict[str, Any], dict[str, Any]], bool],
         *,
         window: int = 1024,
+        on_sent: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         """Send requests ahead of their replies, at most `window` outstanding.
 
         on_reply(request, reply) is called in request order; when it answers
         False no further requests are sent (those already sent are drained).
+        on_sent(request) is called once a request has its id, before any
+        event of it can arrive.
         Reading and writing share one selector loop so that neither side can
         block the other when replies are large.
         """
         with self.lock:
-            self._pipeline(requests, on_reply, window)
+            self._pipeline(requests, on_reply, window, on_sent)
 
     def _pipeline(
         self,
         requests: Iterable[dict[str, Any]],
         on_reply: Callable[[dict[str, Any], dict[str, Any]], bool],
         window: int,
+        on_sent: Callable[[dict[str, Any]], None] | None,
     ) -> None:
         pending = iter(requests)
         outstanding: collections.deque[dict[str, Any]] = collections.deque()
@@ -194,6 +234,8 @@ class Connection:
                         sending = False
                         break
                     self._assign_id(request)
+                    if on_sent is not None:
+                        on_sent(request)
                     outstanding.append(request)
                     out += wire.encode(request)
                 if not outstanding:

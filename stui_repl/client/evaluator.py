@@ -1,9 +1,16 @@
 """The evaluation core shared by the REPL and scripted mode.
 
-It turns source text into protocol requests (via the scanner) and replies
-into results. Interactive use evaluates one unit at a time so Ctrl-C can
-interrupt it; scripts pipeline every unit and let the server skip the rest of
-a batch after the first failure.
+It turns source text into protocol requests (via the scanner) and what comes
+back into results. The image streams what the code writes, the errors nothing
+handled and a script's results as events while it runs; the evaluator masks
+secrets in them and hands them to `on_event`, so every mode shows them as they
+happen. Three ways to evaluate:
+
+- one unit at a time (the REPL), so Ctrl-C can interrupt it;
+- a script statement by statement with values (pipes, -c, -p), pipelined in
+  batches whose results arrive as events;
+- a script filed in by the image's own reader (`file_in`), as `gst FILE`
+  runs it, when no values are wanted.
 """
 
 from __future__ import annotations
@@ -28,17 +35,21 @@ class Outcome:
 
 
 def request_for(
-    unit: scanner.Unit, *, print_value: bool = True, batch: str | None = None, describe: bool = False
+    unit: scanner.Unit, *, print_value: bool = True, batch: str | None = None, describe: bool = False,
+    defined: bool = False,
 ) -> dict[str, Any]:
     """The protocol request that evaluates one scanned unit.
 
     `describe` asks the server to describe the variables the unit assigns,
-    so that a session can record them without another round trip.
+    so that a session can record them without another round trip;
+    `defined`, to name what a declaration defined.
     """
     if unit.kind == "temps":
         return wire.declare_request(unit.names)
     if unit.kind == "declaration":
-        return wire.eval_request(unit.code, mode="fileIn", print_value=print_value, batch=batch, line=unit.line)
+        return wire.eval_request(
+            unit.code, mode="fileIn", print_value=print_value, batch=batch, line=unit.line, defined=defined
+        )
     request = wire.eval_request(unit.code, declare=unit.names, print_value=print_value, batch=batch, line=unit.line)
     if describe and unit.names:
         request["bindings"] = True
@@ -49,20 +60,28 @@ def _no_scrub(text: str) -> str:
     return text
 
 
+def _scrubbed_error(error: wire.RemoteError | None, scrub: Callable[[str], str]) -> wire.RemoteError | None:
+    if error is None or scrub is _no_scrub:
+        return error
+    return replace(error, message=scrub(error.message), stack=tuple(scrub(line) for line in error.stack))
+
+
 def scrubbed(result: wire.EvalResult, scrub: Callable[[str], str]) -> wire.EvalResult:
     """The result with every text a person could see passed through `scrub` (secret masking)."""
     if scrub is _no_scrub:
         return result
-    error = result.error
-    if error is not None:
-        error = replace(error, message=scrub(error.message), stack=tuple(scrub(line) for line in error.stack))
     return replace(
         result,
         output=scrub(result.output),
         value=None if result.value is None else scrub(result.value),
-        store=None if result.store is None or scrub(result.store) != result.store else result.store,
-        error=error,
+        error=_scrubbed_error(result.error, scrub),
     )
+
+
+def scrubbed_event(event: wire.Event, scrub: Callable[[str], str]) -> wire.Event:
+    if scrub is _no_scrub:
+        return event
+    return replace(event, text=scrub(event.text), error=_scrubbed_error(event.error, scrub))
 
 
 SCRIPT_BATCH = 256
@@ -94,6 +113,18 @@ def result_of(unit: scanner.Unit, reply: dict[str, Any]) -> wire.EvalResult:
     return wire.EvalResult.from_reply(reply)
 
 
+def file_in_chunks(text: str, units: list[scanner.Unit]) -> list[str]:
+    """`text` cut where each unit begins: the pieces make the whole text, and
+    each ends just before the next statement or declaration (see
+    StuiGstFileIn on why the image wants them apart)."""
+    line_starts = [0]
+    for line in text.split("\n"):
+        line_starts.append(line_starts[-1] + len(line) + 1)
+    cuts = sorted({line_starts[unit.line - 1] + unit.column - 1 for unit in units[1:]})
+    edges = [0, *cuts, len(text)]
+    return [text[a:b] for a, b in itertools.pairwise(edges) if b > a] or [text]
+
+
 class Evaluator:
     """Evaluates text in one connection's workspace."""
 
@@ -103,6 +134,22 @@ class Evaluator:
         self.connection = connection
         self.scrub = scrub or _no_scrub
         self.describe = describe
+        # What the modes do with events: show output and errors as they come.
+        self.on_event: Callable[[wire.Event], None] | None = None
+        self._results: Callable[[wire.Event], None] | None = None
+        connection.on_event = self._event
+        for waiting in list(connection.events):  # what arrived before anyone listened
+            self._event(waiting)
+        connection.events.clear()
+
+    def _event(self, event: wire.Event) -> None:
+        event = scrubbed_event(event, self.scrub)
+        if event.kind == "result":
+            if self._results is not None:
+                self._results(event)
+            return
+        if self.on_event is not None:
+            self.on_event(event)
 
     def units_for_input(self, text: str) -> list[scanner.Unit]:
         """Interactive input: a sequence with its own temporaries stays one unit."""
@@ -119,13 +166,21 @@ class Evaluator:
         *,
         on_interrupt: Callable[[], None] | None = None,
         patience: float | None = None,
+        defined: bool = False,
     ) -> wire.EvalResult:
         """Send one unit and wait; Ctrl-C while waiting interrupts the image.
 
         Once interrupted, the image has `patience` seconds to answer: one
         that does not even then is hung (ConnectionLost), not busy.
         """
-        request_id = self.connection.send(request_for(unit, describe=self.describe))
+        request = request_for(unit, describe=self.describe, defined=defined)
+        reply = self._wait_interruptibly(request, on_interrupt, patience)
+        return scrubbed(result_of(unit, reply), self.scrub)
+
+    def _wait_interruptibly(
+        self, request: dict[str, Any], on_interrupt: Callable[[], None] | None, patience: float | None
+    ) -> dict[str, Any]:
+        request_id = self.connection.send(request)
         interrupts: list[int] = []
         while True:
             try:
@@ -137,7 +192,27 @@ class Evaluator:
                 interrupts.append(self.connection.send(wire.interrupt_request()))
         for interrupt_id in interrupts:
             self.connection.discard(interrupt_id)
-        return scrubbed(result_of(unit, reply), self.scrub)
+        return reply
+
+    def file_in(
+        self,
+        text: str,
+        *,
+        name: str,
+        keep_going: bool,
+        on_interrupt: Callable[[], None] | None = None,
+    ) -> wire.EvalResult:
+        """Have the image file `text` in with its own reader, as `gst FILE` does.
+
+        Output and errors arrive as events while it runs; the result says
+        whether any statement failed. Without keep_going the image stops
+        after the first failure, which needs the text cut at its statements.
+        """
+        chunks = [text] if keep_going else file_in_chunks(text, scanner.split_script(text))
+        reply = self._wait_interruptibly(
+            wire.file_in_request(chunks, name=name, keep_going=keep_going), on_interrupt, None
+        )
+        return scrubbed(wire.EvalResult.from_reply(reply), self.scrub)
 
     def run_units(
         self,
@@ -151,10 +226,14 @@ class Evaluator:
 
         One request per statement would pay the server's per-request costs
         (queueing, process switches, a reply line) 10,000 times for a long
-        script; a batch pays them once and still reports each statement.
+        script; a batch pays them once. Each statement's result comes as an
+        event right after the output it wrote, so values and output stay in
+        order.
         """
         batch = None if keep_going else f"s{next(_batches)}"
-        pending: dict[int, list[scanner.Unit]] = {}
+        pending: dict[int, list[scanner.Unit]] = {}  # id(request) -> its units
+        cursors: dict[Any, Iterator[scanner.Unit]] = {}  # request id -> the units still to answer
+        stopped = False
 
         def requests() -> Iterator[dict[str, Any]]:
             for chunk in _chunks(units, SCRIPT_BATCH):
@@ -164,32 +243,51 @@ class Evaluator:
                 pending[id(request)] = chunk
                 yield request
 
+        def outcome(unit: scanner.Unit | None, result: wire.EvalResult) -> bool:
+            nonlocal stopped
+            if unit is None or stopped:
+                return False
+            if not on_outcome(Outcome(unit, result)):
+                stopped = True
+            return not stopped
+
+        def on_result(event: wire.Event) -> None:
+            cursor = cursors.get(event.request_id)
+            reply = event.result or {}
+            if cursor is None:
+                return
+            # A result may stand for several statements compiled together;
+            # its time belongs to the last of them.
+            for _ in range(wire.statements_of(reply) - 1):
+                if not outcome(next(cursor, None), wire.EvalResult()):
+                    return
+            unit = next(cursor, None)
+            if unit is not None:
+                outcome(unit, scrubbed(result_of(unit, reply), self.scrub))
+
         def on_reply(request: dict[str, Any], reply: dict[str, Any]) -> bool:
             chunk = pending.pop(id(request))
+            left = cursors.pop(request["id"], iter(()))
             if not reply.get("ok"):
-                return on_outcome(Outcome(chunk[0], scrubbed(wire.EvalResult.from_reply(reply), self.scrub)))
-            pending_units = iter(chunk)
-            answered = 0
-            results = wire.script_results(reply)
-            for covered, result in results:
-                # A result may stand for several statements compiled together;
-                # its output and time belong to the last of them.
-                for _ in range(covered - 1):
-                    unit = next(pending_units, None)
-                    if unit is None or not on_outcome(Outcome(unit, wire.EvalResult())):
-                        return False
-                unit = next(pending_units, None)
-                if unit is None or not on_outcome(Outcome(unit, scrubbed(result_of(unit, result), self.scrub))):
-                    return False
-                answered += covered
-            if answered < len(chunk) and all(r.get("ok") for _, r in results):
+                outcome(chunk[0], scrubbed(wire.EvalResult.from_reply(reply), self.scrub))
+                return False
+            missing = next(left, None)
+            if missing is not None and not stopped:
                 # Nothing failed, yet statements went unanswered: say so rather
                 # than end the script quietly.
-                missing = wire.RemoteError("internal", f"the image answered {answered} of {len(chunk)} statements")
-                return on_outcome(Outcome(chunk[answered], wire.EvalResult(error=missing))) and False
-            return answered == len(chunk)
+                error = wire.RemoteError("internal", "the image did not answer every statement of a batch")
+                outcome(missing, wire.EvalResult(error=error))
+                return False
+            return not stopped
 
-        self.connection.pipeline(requests(), on_reply, window=8)
+        def sent(request: dict[str, Any]) -> None:
+            cursors[request["id"]] = iter(pending[id(request)])
+
+        self._results = on_result
+        try:
+            self.connection.pipeline(requests(), on_reply, window=8, on_sent=sent)
+        finally:
+            self._results = None
 
     def bindings(self) -> list[dict[str, Any]]:
         reply = self.connection.request(wire.bindings_request())
@@ -206,9 +304,23 @@ class Evaluator:
         reply = self.connection.request(wire.secret_request(name, plaintext))
         return None if reply.get("ok") else wire.RemoteError.from_wire(reply.get("error"))
 
-    def replay(self, units: list[dict[str, Any]]) -> dict[str, Any]:
-        """Run statements quietly, one compile for a run of them (restoring a workspace)."""
-        return self.connection.request(wire.script_request(units, print_value=False))
+    def replay(self, units: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Run statements quietly, one compile for a run of them (restoring a
+        workspace); answer the request's reply and its statements' results."""
+        results: list[dict[str, Any]] = []
+        self._results = lambda event: results.append(event.result or {})
+        shown, self.on_event = self.on_event, None  # what re-creating a variable prints is not news
+        try:
+            reply = self.connection.request(wire.script_request(units, print_value=False))
+        finally:
+            self._results = None
+            self.on_event = shown
+        return reply, results
+
+    def log(self) -> str:
+        """What the image wrote that no workspace owned."""
+        reply = self.connection.request(wire.log_request())
+        return self.scrub(str(reply.get("log", ""))) if reply.get("ok") else ""
 
     def inspect(self, code: str) -> dict[str, Any]:
         reply = self.connection.request(wire.inspect_request(code, scanner.assigned_names(code)))

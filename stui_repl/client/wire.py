@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 DEFAULT_MAX_LINE = 4 * 1024 * 1024
 
 _encoder = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"))
@@ -66,6 +66,10 @@ class RemoteError:
     stack: tuple[str, ...] = ()
     line: int | None = None
     column: int | None = None
+    # The file-in statement it arose in (its file's name), if any.
+    file: str | None = None
+    # Already shown: an error event reported it as it happened.
+    reported: bool = False
 
     @classmethod
     def from_wire(cls, error: Any) -> RemoteError:
@@ -78,6 +82,8 @@ class RemoteError:
             stack=tuple(str(line) for line in error.get("stack", ()) or ()),
             line=error.get("line") if isinstance(error.get("line"), int) else None,
             column=error.get("column") if isinstance(error.get("column"), int) else None,
+            file=error.get("file") if isinstance(error.get("file"), str) else None,
+            reported=error.get("reported") is True,
         )
 
     def location(self) -> str:
@@ -89,7 +95,8 @@ class RemoteError:
     def one_line(self, *, with_location: bool = True) -> str:
         """The text a person sees for this error."""
         if self.kind == "exception":
-            return f"{self.exception_class or 'Error'}: {self.message}"
+            where = f"{self.file}:{self.line}: " if with_location and self.file and self.line else ""
+            return f"{where}{self.exception_class or 'Error'}: {self.message}"
         if self.kind in ("syntax", "undeclared"):
             where = f" at {self.location()}" if with_location and self.line is not None else ""
             if self.kind == "undeclared":  # gst's message already says so: "undefined variable y referenced"
@@ -100,15 +107,15 @@ class RemoteError:
 
 @dataclass(frozen=True)
 class EvalResult:
-    """The reply to an eval: a value, or an error, plus captured output."""
+    """What became of a statement: a value, or an error. Its output came
+    before it, as output events; `output` holds it only where a caller
+    gathered it (--format json)."""
 
     output: str = ""
     value: str | None = None
     value_class: str | None = None
-    store: str | None = None
     ms: int = 0
     error: RemoteError | None = None
-    truncated: bool = False
     defined: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -120,16 +127,45 @@ class EvalResult:
     def from_reply(cls, reply: dict[str, Any]) -> EvalResult:
         error = None if reply.get("ok") else RemoteError.from_wire(reply.get("error"))
         return cls(
-            output=str(reply.get("output", "")),
             value=reply.get("value"),
             value_class=reply.get("class"),
-            store=reply.get("store"),
             ms=int(reply.get("ms", 0) or 0),
             error=error,
-            truncated=bool(reply.get("truncated", False)),
-            defined=tuple(reply.get("defined", ()) or ()),
+            defined=tuple(str(name) for name in reply.get("defined", ()) or ()),
             extra=reply,
         )
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something the image did while (or after) a request ran: it wrote
+    (output), an error nothing handled ended a process (error), a statement
+    of a script request finished (result). `request_id` is the request it
+    belongs to, None when no request was running."""
+
+    kind: str
+    request_id: Any = None
+    stream: str = "stdout"
+    text: str = ""
+    error: RemoteError | None = None
+    result: dict[str, Any] | None = None
+
+
+def event_of(message: dict[str, Any]) -> Event | None:
+    """The event a message is, or None for a reply."""
+    kind = message.get("event")
+    if not isinstance(kind, str):
+        return None
+    request_id = message.get("id")
+    if kind == "output":
+        stream = "stderr" if message.get("stream") == "stderr" else "stdout"
+        return Event("output", request_id, stream=stream, text=str(message.get("text", "")))
+    if kind == "error":
+        return Event("error", request_id, error=RemoteError.from_wire(message.get("error")))
+    if kind == "result":
+        result = message.get("result")
+        return Event("result", request_id, result=result if isinstance(result, dict) else {})
+    return Event(kind, request_id)
 
 
 @dataclass(frozen=True)
@@ -223,8 +259,10 @@ def eval_request(
     print_value: bool = True,
     batch: str | None = None,
     line: int = 1,
+    defined: bool = False,
 ) -> dict[str, Any]:
-    """An eval request without its id; optional fields only when not default."""
+    """An eval request without its id; optional fields only when not default.
+    `defined` asks a fileIn for the names of what it defined."""
     request: dict[str, Any] = {"op": "eval", "code": code}
     if declare is not None:
         request["declare"] = list(declare)
@@ -236,6 +274,8 @@ def eval_request(
         request["batch"] = batch
     if line != 1:
         request["line"] = line
+    if defined:
+        request["defined"] = True
     return request
 
 
@@ -249,6 +289,21 @@ def script_unit(
     if declare is not None:
         unit["declare"] = list(declare)
     return unit
+
+
+def file_in_request(chunks: list[str], *, name: str, line: int = 1, keep_going: bool = False) -> dict[str, Any]:
+    """Text for the image to file in with its own reader, as `gst FILE` would:
+    `chunks` (its statements and declarations, in order) make the whole text."""
+    request: dict[str, Any] = {"op": "fileIn", "chunks": chunks, "name": name}
+    if line != 1:
+        request["line"] = line
+    if keep_going:
+        request["keepGoing"] = True
+    return request
+
+
+def log_request() -> dict[str, Any]:
+    return {"op": "log"}
 
 
 def script_request(
@@ -268,11 +323,7 @@ def script_request(
 # -- replies ---------------------------------------------------------------------
 
 
-def script_results(reply: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
-    """A script reply's results as (statements it stands for, result): one
-    result may stand for several statements the server compiled as one."""
-    return [
-        (max(1, int(result.get("statements", 1))), result)
-        for result in reply.get("results", ()) or ()
-        if isinstance(result, dict)
-    ]
+def statements_of(result: dict[str, Any]) -> int:
+    """How many statements a script result stands for: the server compiles
+    runs of statements as one when it may, and answers once for them."""
+    return max(1, int(result.get("statements", 1)))

@@ -15,7 +15,9 @@ session, and settings changed with `:set` apply from the next prompt.
 from __future__ import annotations
 
 import os
+import select
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -31,8 +33,8 @@ from prompt_toolkit.lexers import PygmentsLexer
 from prompt_toolkit.output import ColorDepth
 from pygments.lexers.smalltalk import SmalltalkLexer
 
-from .. import __version__
-from ..client import scanner
+from .. import __version__, paths
+from ..client import scanner, wire
 from ..client.connection import Connection
 from ..client.evaluator import Evaluator
 from ..client.wire import EvalResult, RemoteError
@@ -225,6 +227,7 @@ class Repl:
         return f" {image}{session} · {self.supervisor.describe()} · :help · Ctrl-D quits "
 
     def _greet(self) -> None:
+        """One line; the image's defects get one line more the first time stui meets its kind."""
         info = self.connection.info
         image = f"{info.version}" if info else "an image"
         attachment = self.controller.attachment
@@ -232,39 +235,73 @@ class Repl:
         active = self.controller.active
         session = f", session {active.name}" if active else ""
         self.renderer.info(f"stui {__version__} on {image} ({where}{session}). :help for help, Ctrl-D to quit.")
-        if info and info.defects:
-            open_defects = [d for d in info.defects if not d.get("workedAround")]
-            text = f"this image has {len(info.defects)} known defects, {len(info.defects) - len(open_defects)} worked around"
-            if open_defects:
-                text += "; not fixed: " + "; ".join(str(d.get("summary", d.get("id"))) for d in open_defects)
-            self.renderer.warning(text + " (:defects lists them)")
+        if info and info.defects and first_meeting(info):
+            worked_around = sum(1 for d in info.defects if d.get("workedAround"))
+            self.renderer.info(
+                f"this image has {len(info.defects)} known defects, {worked_around} worked around (:defects lists them)"
+            )
 
     def _show(self, unit: scanner.Unit, result: EvalResult, source: str) -> None:
-        if result.ok:
-            if self._tall(result):
-                self.renderer.page(lambda: self._show_result(unit, result), command=_pager_command())
-            else:
-                self._show_result(unit, result)
-            return
-        self.renderer.output(result.output)
-        assert result.error is not None
-        self.context.last_error = result.error
-        self.renderer.error(result.error)
-        self._point_at(result.error, source)
-
-    def _show_result(self, unit: scanner.Unit, result: EvalResult) -> None:
-        self.renderer.output(result.output)
         if result.defined:
             self.renderer.info("defined " + ", ".join(result.defined))
-        elif unit.kind == "statement":
-            self.renderer.value(result)
+        if result.ok:
+            if unit.kind != "statement":
+                return
+            if self._tall(result):
+                self.renderer.page(lambda: self.renderer.value(result), command=_pager_command())
+            else:
+                self.renderer.value(result)
+            return
+        assert result.error is not None
+        self.context.last_error = result.error
+        if not result.error.reported:
+            self.renderer.error(result.error)
+        self._point_at(result.error, source)
 
     def _tall(self, result: EvalResult) -> bool:
         """Taller than the screen, and a pager is wanted and possible."""
         if self.controller.settings["pager"] != "auto" or not self.renderer.console.is_terminal:
             return False
-        text = result.output + (result.value or "") + f"  {result.value_class or ''}"
+        text = (result.value or "") + f"  {result.value_class or ''}"
         return self.renderer.height_of(text) > self.renderer.console.height - 2
+
+    # -- what the image does meanwhile ------------------------------------------------
+
+    def _on_event(self, event: wire.Event) -> None:
+        """Output and errors, from whichever thread read them: straight to the
+        terminal while the REPL waits for an evaluation, above the prompt (the
+        line being typed survives) while the person types."""
+        if self.supervisor.idle and threading.current_thread() is not threading.main_thread():
+            app = self.prompt_session.app
+            if app.is_running and app.loop is not None:
+                app.loop.call_soon_threadsafe(lambda: run_in_terminal(lambda: self._show_event(event, above_prompt=True)))
+                return
+        self._show_event(event)
+
+    def _show_event(self, event: wire.Event, *, above_prompt: bool = False) -> None:
+        if event.kind == "output":
+            self.renderer.output(event.text, event.stream)
+            if above_prompt:
+                self.renderer.end_line()  # the prompt comes back on a line of its own
+        elif event.kind == "error" and event.error is not None:
+            self.context.last_error = event.error
+            self.renderer.error(event.error)
+
+    def _listen(self) -> None:
+        """While the prompt waits, read what the image sends (a process an
+        earlier evaluation forked may print at any time)."""
+        while not self._stopping:
+            attachment = self.controller.attachment
+            if attachment is None or not self.supervisor.idle:
+                time.sleep(0.05)
+                continue
+            connection = attachment.connection
+            try:
+                readable, _, _ = select.select([connection.fileno()], [], [], 0.1)
+                if readable and self.supervisor.idle and not connection.read_available():
+                    time.sleep(0.02)  # another thread holds it (a ping): it reads for us
+            except (OSError, ValueError, StuiError):
+                time.sleep(0.25)  # a lost connection is the supervisor's to notice
 
     def _point_at(self, error: RemoteError, source: str) -> None:
         """Show the line of a compile error with a caret under the column."""
@@ -303,7 +340,7 @@ class Repl:
                 continue
             try:
                 result = self.evaluator.evaluate_unit(
-                    unit, on_interrupt=lambda: self.renderer.info("interrupting…"), patience=patience
+                    unit, on_interrupt=lambda: self.renderer.info("interrupting…"), patience=patience, defined=True
                 )
             except ConnectionLost as exc:
                 raise EvaluationLost(str(exc)) from None
@@ -331,10 +368,15 @@ class Repl:
         if restored is not None and restored.restored and not restored.failed:
             self.renderer.info(restored.summary() or "")
         self.controller.notify = self._notify
+        self.controller.show_events(self._on_event)
         self.supervisor.start()
+        self._stopping = False
+        listener = threading.Thread(target=self._listen, name="stui-listener", daemon=True)
+        listener.start()
         try:
             return self._loop()
         finally:
+            self._stopping = True
             self.supervisor.stop()
 
     def _loop(self) -> int:
@@ -371,6 +413,26 @@ def _pager_command() -> str:
     import shutil
 
     return os.environ.get("PAGER") or ("less" if shutil.which("less") else "more")
+
+
+def first_meeting(info: wire.ServerInfo) -> bool:
+    """Whether stui has not yet told this person about this kind of image's
+    defects (it remembers the kinds it told about, in its state directory)."""
+    key = f"{info.dialect} {info.version}: " + " ".join(sorted(str(d.get("id")) for d in info.defects))
+    noted = paths.state_dir() / "noted-defects"
+    try:
+        known = noted.read_text().splitlines()
+    except OSError:
+        known = []
+    if key in known:
+        return False
+    try:
+        noted.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with open(noted, "a") as handle:
+            handle.write(key + "\n")
+    except OSError:
+        pass
+    return True
 
 
 class EvaluationLost(ConnectionLost):

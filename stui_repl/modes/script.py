@@ -1,9 +1,17 @@
-"""Scripted mode: evaluate a whole text, statement by statement.
+"""Scripted mode: piped stdin, -c and -f.
 
-Used for piped stdin, -c and -f. The statements are pipelined to the image
-(one round trip per statement would be far too slow for long scripts), and
-the server skips the rest of the batch after the first error unless
---keep-going. A statement's output comes before its value, as in the REPL.
+Two ways to run a script:
+
+- **Filed in by the image** (`-f FILE`, and -q, when no values are printed, no
+  session is used and the text holds no `:` lines): the image reads,
+  compiles and runs the text with its own reader, exactly as `gst FILE`
+  does, and streams back what the code writes and the errors nothing
+  handled. An error is one line on stderr naming the file and line; the
+  first one ends the script unless --keep-going.
+- **Statement by statement** otherwise: each statement's value is printed
+  after the output it wrote, the variables a session keeps are recorded,
+  and `:` lines are meta-commands. The statements are pipelined in batches;
+  the server skips the rest after the first failure unless --keep-going.
 """
 
 from __future__ import annotations
@@ -11,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from ..client import scanner
+from ..client import scanner, wire
 from ..client.evaluator import Outcome
 from ..commands import REGISTRY, Context
 from ..errors import EXIT_OK, EXIT_SMALLTALK_ERROR
@@ -45,6 +53,24 @@ def error_location(source: str, outcome: Outcome) -> str:
     return f"{source}:{line}:" + (f"{column}:" if column else "") + " "
 
 
+def files_in(text: str, controller: SessionController, renderer: PlainRenderer, *, print_values: bool) -> bool:
+    """Whether the image's own reader can run this script (see the module docstring)."""
+    if print_values or isinstance(renderer, JsonRenderer) or controller.active is not None:
+        return False
+    return not any(unit.kind == "meta" for unit in scanner.split_script(text))
+
+
+def show_event(renderer: PlainRenderer, event: wire.Event, source: str) -> None:
+    """Output and errors as the image reports them, while the script runs.
+    An error names its file and line: the file-in's own, or the script's."""
+    if event.kind == "output":
+        renderer.output(event.text, event.stream)
+    elif event.kind == "error" and event.error is not None and not isinstance(renderer, JsonRenderer):
+        error = event.error
+        where = f"{source}:{error.line}: " if error.file is None and error.line is not None else ""
+        renderer.error(error, where=where)
+
+
 def run(
     text: str,
     controller: SessionController,
@@ -60,6 +86,17 @@ def run(
     be saved when the script ends.
     """
     context = Context(renderer, controller)
+    controller.show_events(lambda event: show_event(renderer, event, source))
+    evaluator = context.evaluator
+    if files_in(text, controller, renderer, print_values=print_values):
+        result = evaluator.file_in(text, name=source, keep_going=keep_going)
+        renderer.flush()
+        if result.ok:
+            return EXIT_OK
+        assert result.error is not None
+        if not result.error.reported and result.error.kind != "failed":
+            renderer.error(result.error, where=f"{source}: ")
+        return EXIT_SMALLTALK_ERROR
     failed = False
 
     def on_outcome(outcome: Outcome) -> bool:
@@ -68,17 +105,14 @@ def run(
         controller.record(outcome.unit, result)
         if isinstance(renderer, JsonRenderer):
             renderer.record(outcome.unit.line, outcome.unit.code, result)
-        else:
-            renderer.output(result.output)
-            if result.ok and print_values and outcome.unit.kind == "statement":
-                renderer.value(result)
+        elif result.ok and print_values and outcome.unit.kind == "statement":
+            renderer.value(result)
         if result.ok:
             return True
         failed = True
         assert result.error is not None
         context.last_error = result.error
-        if not isinstance(renderer, JsonRenderer):
-            renderer.flush()
+        if not isinstance(renderer, JsonRenderer) and not result.error.reported:
             renderer.error(result.error, where=error_location(source, outcome))
         return keep_going
 
@@ -88,7 +122,7 @@ def run(
             if context.quit_requested:
                 break
             continue
-        context.evaluator.run_units(group, on_outcome, print_values=print_values, keep_going=keep_going)
+        evaluator.run_units(group, on_outcome, print_values=print_values, keep_going=keep_going)
         if failed and not keep_going:
             break
     renderer.flush()

@@ -316,13 +316,14 @@ class ActiveSession:
             # Each statement on a line of its own: the server tells which one of
             # a run compiled as one failed by the line the failure is on.
             units = [wire.script_unit(code, line=line, declare=declare) for line, (_, (code, declare)) in enumerate(pending, 1)]
-            reply = evaluator.replay(units)
+            reply, results = evaluator.replay(units)
             if not reply.get("ok"):
                 why = self.masker(RemoteError.from_wire(reply.get("error")).one_line(with_location=False))
                 report.failed.extend((name, why) for name, _ in pending)
                 return
             done = 0
-            for covered, result in wire.script_results(reply):
+            for result in results:
+                covered = wire.statements_of(result)
                 if result.get("ok"):
                     report.restored.extend(name for name, _ in pending[done: done + covered])
                     done += covered

@@ -23,7 +23,7 @@ from ..settings import Settings, validated
 
 if TYPE_CHECKING:  # imported when a session is used: scripts without one start faster
     from ..client.scanner import Unit
-    from ..client.wire import EvalResult
+    from ..client.wire import EvalResult, Event
     from ..image.supervisor import Supervisor
     from .active import ActiveSession, RestoreReport
     from .store import SessionStore
@@ -78,6 +78,9 @@ class SessionController:
         # For a server on this machine started by `stui serve`: its token file.
         self.default_token: str | None = None
         self.supervisor: Supervisor | None = None  # the REPL's; scripts have none
+        # What the mode does with what the image streams (output, errors):
+        # every evaluator the controller makes hands its events there.
+        self._on_event: Callable[[Event], None] | None = None
         # The REPL's thread and the supervisor's healer both change the
         # attachment: one at a time (reentrant: switch and connect attach).
         self.lock = threading.RLock()
@@ -198,6 +201,13 @@ class SessionController:
         self.evaluator = Evaluator(
             self.attachment.connection, scrub=active.masker if active else None, describe=active is not None
         )
+        self.evaluator.on_event = self._on_event
+
+    def show_events(self, handler: Callable[[Event], None]) -> None:
+        """Where what the image streams goes, for this evaluator and every later one."""
+        self._on_event = handler
+        if self.evaluator is not None:
+            self.evaluator.on_event = handler
 
     def restore(self, variables: list | None = None, *, quiet: bool = False) -> RestoreReport | None:
         """Re-create the session's variables in the image; failures are told unless `quiet`."""
