@@ -10,14 +10,16 @@ imported only by the REPL, so scripts start quickly.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
-from .errors import EXIT_USAGE, StuiError, UsageError
+from .errors import EXIT_USAGE, StuiError, Terminated, UsageError
 
 if TYPE_CHECKING:
     from .session.controller import SessionController
@@ -189,23 +191,48 @@ def run_scripted(args: argparse.Namespace) -> int:
         text, source, print_values = sys.stdin.read(), "stdin", not args.quiet
     renderer = JsonRenderer() if args.format == "json" else PlainRenderer()
     controller = open_controller(args, session=args.session, record_history=False)
-    try:
+    with _closing(controller):
         return script.run(
             text, controller, renderer,
             source=source, print_values=print_values, keep_going=args.keep_going,
         )
-    finally:
-        controller.close()
 
 
 def run_interactive(args: argparse.Namespace) -> int:
     from .modes.repl import Repl
 
     controller = open_controller(args, session=args.session or "default", record_history=True)
-    try:
+    with _closing(controller):
         return Repl(controller, color=wants_color(args)).run()
-    finally:
+
+
+@contextlib.contextmanager
+def _closing(controller: Any) -> Iterator[None]:
+    """Close the controller however the mode ends; after a signal, without
+    waiting for the image (it may be computing)."""
+    try:
+        yield
+    except Terminated:
+        controller.close(quick=True)
+        raise
+    except BaseException:
         controller.close()
+        raise
+    else:
+        controller.close()
+
+
+def _raise_terminated(signum: int, _frame: object) -> None:
+    raise Terminated(signum)
+
+
+def _stop_on_signals() -> None:
+    """SIGTERM and SIGHUP (the terminal went away) unwind like an exception,
+    so the session is saved and the image stopped, as when quitting."""
+    for name in ("SIGTERM", "SIGHUP"):
+        number = getattr(signal, name, None)
+        if number is not None:
+            signal.signal(number, _raise_terminated)
 
 
 # The subcommands: their parsers, and where they run (modes.admin).
@@ -222,6 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     try:
+        _stop_on_signals()
         if argv[:1] and argv[0] in SUBCOMMANDS:
             build, handler = SUBCOMMANDS[argv[0]]
             sub_args = build().parse_args(argv[1:])
@@ -240,6 +268,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("stui: interrupted", file=sys.stderr)
         return 130
+    except Terminated as exc:
+        return exc.exit_code
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     except Exception as exc:  # a bug: one line, unless asked for details

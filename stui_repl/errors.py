@@ -30,3 +30,17 @@ class ImageUnreachable(StuiError):
 
 class ConnectionLost(ImageUnreachable):
     """The image went away while we were talking to it."""
+
+
+class Terminated(BaseException):
+    """stui was told to stop by a signal (SIGTERM, SIGHUP). A BaseException,
+    so that nothing on the way mistakes it for a failure to handle: it
+    unwinds to the top, where the session is saved and the image stopped."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum

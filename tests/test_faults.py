@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pexpect
 import pytest
@@ -220,3 +221,51 @@ def test_a_silent_server_is_given_up_on_and_reconnect_tries_again(remote):
     type_line(child, ":session reconnect", "your workspace was still there")
     type_line(child, "n + 1", r"6\s+SmallInteger")
     leave(child)
+
+
+def gone_within(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        if Path(f"/proc/{pid}/stat").read_text().split(") ")[-1].startswith("Z"):  # a zombie has ended
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGKILL], ids=lambda s: s.name)
+def test_however_a_script_ends_its_busy_image_ends_too(server_image, signum):
+    """gst does not notice its stdin close while it computes: the kernel
+    kills it with stui (and stui stops it itself when it can)."""
+    stui = subprocess.Popen(
+        [sys.executable, "-m", "stui_repl", "-c", "Transcript showCr: 'spinning'. [true] whileTrue: [3 + 4]"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    gst = gst_child_of(stui.pid)
+    assert stui.stdout.readline() == "spinning\n"  # streamed while the loop runs
+    os.kill(stui.pid, signum)
+    _out, err = stui.communicate(timeout=30)
+    assert gone_within(gst, 3), f"gst {gst} outlived stui ({signum.name})"
+    assert "Traceback" not in err
+    expected = {signal.SIGINT: 130, signal.SIGKILL: -signal.SIGKILL}.get(signum, 128 + signum)
+    assert stui.returncode == expected
+
+
+def test_a_repl_told_to_stop_saves_its_session_and_stops_its_image(home):
+    from test_sessions import session_file
+
+    child = start_repl()
+    type_line(child, "kept := 6 * 7", "42")
+    gst = gst_child_of(child.pid)
+    child.sendline("[true] whileTrue: [3 + 4]")
+    time.sleep(1.0)
+    child.kill(signal.SIGHUP)  # the terminal went away
+    child.expect(pexpect.EOF, timeout=30)
+    child.close()
+    assert child.exitstatus is None or child.exitstatus == 128 + signal.SIGHUP
+    assert gone_within(gst, 3)
+    saved = session_file(home).read_text()
+    assert "kept" in saved and "[true] whileTrue" in saved  # the variable and the history

@@ -77,8 +77,8 @@ class Attachment:
             return None
         return info.workspace, info.resume_token
 
-    def close(self, *, patience: float = 3.0) -> None:
-        """Let go; an embedded image is stopped (killed after `patience` when it does not quit)."""
+    def close(self, *, patience: float = 0.5) -> None:
+        """Let go; an embedded image is stopped (terminated after `patience` when it does not quit)."""
         self.connection.close()
         if self.image is not None:
             self.image.stop(timeout=patience)

@@ -42,6 +42,7 @@ from pathlib import Path, PurePosixPath
 
 from .. import paths
 from ..locks import exclusive
+from . import children
 
 GST_VERSION = "3.2.5"
 INSTALL_NAME = f"gst-{GST_VERSION}"
@@ -517,7 +518,7 @@ def _run(
 ) -> subprocess.CompletedProcess[str]:
     """Run a command, capturing output; failure to start or finish is a ProvisionError."""
     try:
-        return subprocess.run(
+        return children.run(
             list(argv),
             check=False,
             cwd=cwd,

@@ -4,8 +4,9 @@ The server's Smalltalk sources are filed into gst once and saved as a snapshot
 image in the cache, named by a hash of the sources and the gst it was built
 with; later starts load that snapshot, which is ready in a few milliseconds.
 The token goes to the server on its stdin (never on a command line, where
-`ps` shows it), and stdin stays open: when stui goes away, however it goes,
-the pipe closes and the image quits instead of living on.
+`ps` shows it), and stdin stays open: when stui goes away the pipe closes
+and the image quits instead of living on; an image too busy to notice is
+killed by the kernel (see children.py).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 from .. import paths
 from ..errors import ImageUnreachable
 from ..locks import exclusive
+from . import children
 from .gst import GstInstall, ProvisionError, ensure_gst
 
 SERVER_DIR = Path(__file__).resolve().parents[1] / "server"
@@ -66,7 +68,7 @@ def server_image(install: GstInstall, progress: Progress | None = None) -> Path:
         partial = images / f".building-{os.getpid()}.im"
         command = [*install.command(str(LOAD_SCRIPT), "-a", str(SERVER_DIR), str(partial))]
         try:
-            done = subprocess.run(
+            done = children.run(
                 command, env=install.environ(), stdin=subprocess.DEVNULL,
                 capture_output=True, timeout=300, check=False,
             )
@@ -140,8 +142,10 @@ class RunningImage:
     def address(self) -> str:
         return f"{self.host}:{self.port}"
 
-    def stop(self, timeout: float = 3.0) -> None:
-        """Close stdin (the server quits by itself), then insist."""
+    def stop(self, timeout: float = 0.5) -> None:
+        """Close stdin: an idle server quits at once (in about 0.1 s). One
+        busy computing does not notice for as long as it computes, so after
+        `timeout` it is terminated, and killed if even that is not enough."""
         if self._stopping is not None:
             self._stopping.set()
         if self.process.stdin and not self.process.stdin.closed:
@@ -154,7 +158,7 @@ class RunningImage:
         except subprocess.TimeoutExpired:
             self.process.terminate()
             try:
-                self.process.wait(timeout)
+                self.process.wait(2.0)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
@@ -214,7 +218,7 @@ def _start(
     log_path = logs / f"image-{os.getpid()}-{time.time_ns()}.log"
     with open(log_path, "ab") as log:
         try:
-            process = subprocess.Popen(
+            process = children.spawn(
                 install.command(str(START_SCRIPT), image=image),
                 env=install.environ(),
                 stdin=subprocess.PIPE,

@@ -424,12 +424,14 @@ class SessionController:
         return self.active
 
     @_one_at_a_time
-    def close(self) -> None:
-        """Save and let go of the image (stopping it when it is ours)."""
+    def close(self, *, quick: bool = False) -> None:
+        """Save and let go of the image (stopping it when it is ours).
+        `quick` saves what stui knows without asking the image, which may be
+        busy: for stopping on a signal."""
         try:
             if self.active is not None:
                 try:
-                    self.save()
+                    self.save(refresh=not quick)
                 except StuiError as exc:
                     self.notify(f"could not save session {self.active.name}: {exc}")
         finally:
