@@ -193,3 +193,10 @@ def test_ctrl_d_and_quit_leave_with_status_0(repl):
     repl.expect(pexpect.EOF)
     repl.close()
     assert repl.exitstatus == 0
+
+
+def test_pharo_class_messages_at_the_prompt(repl):
+    submit(repl, "Object subclass: #Animal instanceVariableNames: 'name' classVariableNames: '' package: 'Demo'")
+    repl.screen.expect(r"Animal\s+Animal class")
+    submit(repl, "Animal new")
+    repl.screen.expect(r"an Animal\s+Animal")

@@ -212,3 +212,22 @@ def test_a_long_script_runs_completely(server_image):
     done = run_stui("-q", input="\n".join(lines) + "\n", timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"{sum(range(3000))}\n"
+
+
+PHARO_CLASS = (
+    "Object subclass: #Animal instanceVariableNames: 'name' classVariableNames: 'Count' package: 'Demo'.\n"
+    "Animal variableSubclass: #Herd instanceVariableNames: '' classVariableNames: '' category: 'Demo'.\n"
+    "Animal extend [ name [ ^name ifNil: ['nameless'] ] ]\n"
+    "Animal new name displayNl.\n"
+    "(Herd new: 2) size printNl.\n"
+    "Animal category displayNl.\n"
+)
+
+
+def test_pharo_class_messages_work_in_every_scripted_mode(server_image, tmp_path):
+    """A deliberate difference: plain gst 3.2.5 does not understand them."""
+    script = tmp_path / "pharo.st"
+    script.write_text(PHARO_CLASS)
+    assert run_stui("-f", str(script)).stdout == "nameless\n2\nDemo\n"
+    assert run_stui("-q", input=PHARO_CLASS).stdout == "nameless\n2\nDemo\n"
+    assert run_stui("-q", "-c", PHARO_CLASS).stdout == "nameless\n2\nDemo\n"
