@@ -200,3 +200,9 @@ def test_pharo_class_messages_at_the_prompt(repl):
     repl.screen.expect(r"Animal\s+Animal class")
     submit(repl, "Animal new")
     repl.screen.expect(r"an Animal\s+Animal")
+
+
+def test_log_shows_the_images_log(repl):
+    submit(repl, ":log")
+    repl.screen.expect("the image's log is empty")
+    repl.screen.expect_exact(PROMPT)

@@ -906,9 +906,17 @@ def test_a_declaration_can_name_what_it_defined(client):
     assert client.request({"id": 4, "op": "eval", "code": "1", "defined": 1})["error"]["kind"] == "malformed"
 
 
-def test_the_log_holds_what_no_client_owns(client):
-    reply = client.request({"id": 1, "op": "log"})
-    assert reply["ok"] and isinstance(reply["log"], str)
+def test_the_log_holds_what_no_client_owns(shared_image, client):
+    """A process whose client went away still writes: to the log."""
+    leaving = RawClient(shared_image.port)
+    assert leaving.hello(shared_image.token)["ok"]
+    code = "[(Delay forMilliseconds: 200) wait. 'nobody is listening' displayNl] fork"
+    assert leaving.request({"id": 1, "op": "eval", "code": code})["ok"]
+    leaving.close()
+    deadline = time.monotonic() + 10
+    while "nobody is listening" not in client.request({"id": 2, "op": "log"})["log"]:
+        assert time.monotonic() < deadline, "the output of the orphaned process never reached the log"
+        time.sleep(0.1)
 
 
 def test_a_variable_only_read_is_nil_but_no_workspace_variable(client):

@@ -1,4 +1,4 @@
-"""The general meta-commands: :help, :quit, :trace, :vars, :inspect, :defects, :set."""
+"""The general meta-commands: :help, :quit, :trace, :vars, :inspect, :defects, :log, :set."""
 
 from __future__ import annotations
 
@@ -109,6 +109,15 @@ def _defects(context: Context, argument: str) -> None:
         for d in defects
     ]
     context.renderer.table("known defects of this image", ("defect", "state", "what goes wrong"), rows)
+
+
+@command("log", "", "show what the image wrote that no workspace owns (the server's log)")
+def _log(context: Context, argument: str) -> None:
+    text = context.evaluator.log()
+    if not text:
+        context.renderer.info("the image's log is empty")
+        return
+    context.renderer.output(text if text.endswith("\n") else text + "\n")
 
 
 def _complete_set(context: Context | None, typed: str) -> list[str]:
