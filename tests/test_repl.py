@@ -206,3 +206,43 @@ def test_log_shows_the_images_log(repl):
     submit(repl, ":log")
     repl.screen.expect("the image's log is empty")
     repl.screen.expect_exact(PROMPT)
+
+
+def wait_for_file(path) -> str:
+    """Smalltalk that waits until the test creates `path`: code that cannot
+    finish before the test has seen what it printed first."""
+    return f"[(File name: '{path}') exists] whileFalse: [(Delay forMilliseconds: 20) wait]"
+
+
+def test_a_running_loop_shows_its_output_before_it_ends(repl, tmp_path):
+    go = tmp_path / "go"
+    submit(repl, f"'first' displayNl. {wait_for_file(go)}. 'last' displayNl")
+    repl.screen.expect(r"\r\nfirst\r\n")  # while the loop still waits
+    assert "last" not in repl.screen.text[repl.screen.pos:]
+    go.touch()
+    repl.screen.expect(r"last\r\n")
+    repl.screen.expect_exact(PROMPT)
+
+
+def test_a_forked_process_prints_above_the_prompt_and_the_typed_line_survives(repl, tmp_path):
+    go = tmp_path / "go"
+    submit(repl, f"[{wait_for_file(go)}. 'from the background' displayNl] fork")
+    repl.screen.expect_exact(PROMPT)
+    repl.send("3 + ")  # half a line, not entered
+    time.sleep(0.3)
+    go.touch()
+    repl.screen.expect("from the background")
+    repl.screen.expect_exact(PROMPT)  # drawn again below it, with the line typed so far
+    repl.screen.expect_exact("3 +")
+    submit(repl, "4")
+    repl.screen.expect(r"7\s+SmallInteger")
+
+
+def test_values_that_print_forever_or_hang_a_storestring_show_at_once(repl):
+    type_line(repl, ":set pager off", "pager = off")  # the cyclic one fills many screens
+    submit(repl, "Processor activeProcess")  # shown as gst's own REPL shows it: once the statement has ended
+    repl.screen.expect(r"CallinProcess\('call-in process' at userSchedulingPriority, terminated\)\s+CallinProcess")
+    submit(repl, "a := Array new: 1. b := Array with: a. a at: 1 put: b. a")
+    repl.screen.expect(r"\(\(\(\(.*\.\.\.\s+Array")
+    submit(repl, "b size")
+    repl.screen.expect(r"1\s+SmallInteger")
