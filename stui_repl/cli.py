@@ -270,6 +270,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Terminated as exc:
         return exc.exit_code
+    except BrokenPipeError:
+        # Whoever read stdout stopped (`stui -f x.st | head`): end quietly, as
+        # gst does, killed by SIGPIPE. Nothing more may reach that pipe.
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     except Exception as exc:  # a bug: one line, unless asked for details

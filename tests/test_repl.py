@@ -246,3 +246,21 @@ def test_values_that_print_forever_or_hang_a_storestring_show_at_once(repl):
     repl.screen.expect(r"\(\(\(\(.*\.\.\.\s+Array")
     submit(repl, "b size")
     repl.screen.expect(r"1\s+SmallInteger")
+
+
+def test_a_loop_that_prints_without_end_is_stopped_by_ctrl_c(repl):
+    submit(repl, "n := 0. [true] whileTrue: [n := n + 1. Transcript showCr: 'line ', n printString]")
+    repl.screen.expect(r"line 2000\r\n", timeout=60)  # streamed, while it runs
+    rss_before = resident_kb(repl.pid)
+    repl.screen.expect(r"line 20000\r\n", timeout=120)
+    assert resident_kb(repl.pid) < rss_before + 50_000  # what is shown is not kept
+    repl.sendintr()
+    repl.screen.expect("evaluation interrupted", timeout=60)
+    repl.screen.expect_exact(PROMPT)
+    submit(repl, "n > 20000")
+    repl.screen.expect(r"true\s+True")
+
+
+def resident_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))

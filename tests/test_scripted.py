@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import textwrap
 
 import pytest
@@ -231,3 +232,15 @@ def test_pharo_class_messages_work_in_every_scripted_mode(server_image, tmp_path
     assert run_stui("-f", str(script)).stdout == "nameless\n2\nDemo\n"
     assert run_stui("-q", input=PHARO_CLASS).stdout == "nameless\n2\nDemo\n"
     assert run_stui("-q", "-c", PHARO_CLASS).stdout == "nameless\n2\nDemo\n"
+
+
+def test_a_reader_that_stops_reading_ends_stui_quietly(server_image):
+    """`stui -c ... | head -3`: as gst, stui ends when its reader goes, without a word."""
+    stui = subprocess.Popen(
+        [sys.executable, "-m", "stui_repl", "-c", "[true] whileTrue: [Transcript showCr: 'x']"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    assert [stui.stdout.readline() for _ in range(3)] == ["x\n"] * 3
+    stui.stdout.close()
+    assert stui.wait(timeout=30) == 141
+    assert stui.stderr.read() == ""
