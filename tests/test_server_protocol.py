@@ -264,7 +264,7 @@ def test_twenty_concurrent_clients_each_have_their_own_x(shared_image):
                 reply = raw.request({"id": round_, "op": "eval", "code": f"x := {index} * 100 + {round_}. x printNl. x", "declare": ["x"]})
                 expected = str(index * 100 + round_)
                 if reply.get("value") != expected or raw.output(round_) != expected + "\n":
-                    errors.append(f"client {index}: {reply}")
+                    errors.append(f"client {index}: {reply} {raw.events}")
             raw.close()
         except (OSError, AssertionError, ValueError) as exc:  # reported below
             errors.append(f"client {index}: {exc!r}")
