@@ -12,7 +12,6 @@ thread that lives as long as stui does.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import queue
 import signal
@@ -30,8 +29,8 @@ def _load_prctl() -> Callable[..., int] | None:
     if not sys.platform.startswith("linux"):
         return None
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        return libc.prctl
+        # The process's own symbols include libc's; find_library would run ldconfig.
+        return ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
         return None
 
