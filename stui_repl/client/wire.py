@@ -93,10 +93,12 @@ class RemoteError:
         return f"line {self.line}" + (f", column {self.column}" if self.column else "")
 
     def one_line(self, *, with_location: bool = True) -> str:
-        """The text a person sees for this error."""
+        """The text a person sees for this error: one line, even when the
+        message has several (gst's default description has two)."""
         if self.kind == "exception":
             where = f"{self.file}:{self.line}: " if with_location and self.file and self.line else ""
-            return f"{where}{self.exception_class or 'Error'}: {self.message}"
+            message = " ".join(self.message.splitlines())
+            return f"{where}{self.exception_class or 'Error'}: {message}"
         if self.kind in ("syntax", "undeclared"):
             where = f" at {self.location()}" if with_location and self.line is not None else ""
             if self.kind == "undeclared":  # gst's message already says so: "undefined variable y referenced"
