@@ -234,10 +234,15 @@ def test_pharo_class_messages_work_in_every_scripted_mode(server_image, tmp_path
     assert run_stui("-q", "-c", PHARO_CLASS).stdout == "nameless\n2\nDemo\n"
 
 
-def test_a_reader_that_stops_reading_ends_stui_quietly(server_image):
+@pytest.mark.parametrize("mode", ["-c", "-f"])
+def test_a_reader_that_stops_reading_ends_stui_quietly(server_image, tmp_path, mode):
     """`stui -c ... | head -3`: as gst, stui ends when its reader goes, without a word."""
+    code = "[true] whileTrue: [Transcript showCr: 'x']"
+    if mode == "-f":  # filed in: the output arrives while stui waits for the file-in's reply
+        (tmp_path / "forever.st").write_text(code + ".\n")
+        code = str(tmp_path / "forever.st")
     stui = subprocess.Popen(
-        [sys.executable, "-m", "stui_repl", "-c", "[true] whileTrue: [Transcript showCr: 'x']"],
+        [sys.executable, "-m", "stui_repl", mode, code],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     assert [stui.stdout.readline() for _ in range(3)] == ["x\n"] * 3

@@ -106,6 +106,8 @@ class Connection:
                     self._receive()
             except TimeoutError:
                 raise ConnectionLost(f"{self.address} did not answer within {timeout:g} s") from None
+            except BrokenPipeError:  # an event's output met a closed stdout: not the socket's fault
+                raise
             except OSError as exc:  # the socket was closed under us (the heartbeat gave up on it)
                 raise ConnectionLost(f"lost the connection to {self.address}: {exc.strerror or exc}") from None
             finally:
