@@ -308,6 +308,11 @@ def log_request() -> dict[str, Any]:
     return {"op": "log"}
 
 
+def settle_request() -> dict[str, Any]:
+    """A program's end: its ready processes run, as gst lets them before it quits."""
+    return {"op": "settle"}
+
+
 def script_request(
     units: list[dict[str, Any]], *, print_value: bool = True, batch: str | None = None, keep_going: bool = False
 ) -> dict[str, Any]:

@@ -90,6 +90,7 @@ def run(
     evaluator = context.evaluator
     if files_in(text, controller, renderer, print_values=print_values):
         result = evaluator.file_in(text, name=source, keep_going=keep_going)
+        evaluator.settle()
         renderer.flush()
         if result.ok:
             return EXIT_OK
@@ -125,5 +126,6 @@ def run(
         evaluator.run_units(group, on_outcome, print_values=print_values, keep_going=keep_going)
         if failed and not keep_going:
             break
+    evaluator.settle()
     renderer.flush()
     return EXIT_SMALLTALK_ERROR if failed else EXIT_OK
