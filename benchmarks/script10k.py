@@ -47,9 +47,9 @@ def evaluate_on_open_connection(install, text: str, client_cpu: list[float]) -> 
     with _session(install) as (connection, dog):
 
         class Ticking(PlainRenderer):
-            def output(self, text: str) -> None:
+            def output(self, text: str, stream: str = "stdout") -> None:
                 dog.tick()
-                super().output(text)
+                super().output(text, stream)
 
         out = io.StringIO()
         controller = SessionController(open_attachment=lambda *args, **options: Attachment(connection))
