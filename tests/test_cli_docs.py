@@ -245,7 +245,7 @@ def subsections(section: str) -> dict[str, list[str]]:
 def test_man_page_has_the_sections() -> None:
     expected = [
         "NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS", "THE PROMPT", "SESSIONS", "META-COMMANDS", "SESSION FILES",
-        "CONFIGURATION", "ENVIRONMENT", "FILES", "EXIT STATUS", "SECURITY", "EXAMPLES", "SEE ALSO",
+        "CONFIGURATION", "ENVIRONMENT", "FILES", "DIFFERENCES FROM GST", "EXIT STATUS", "SECURITY", "EXAMPLES", "SEE ALSO",
     ]
     assert list(man_sections()) == expected
     (title,) = [line for line in MAN_PAGE.read_text().splitlines() if line.startswith(".TH ")]
