@@ -116,12 +116,27 @@ def test_output_is_the_very_bytes_the_image_wrote(how, server_image, tmp_path):
     args = {"-f": ["-f", str(script)], "-c": ["-q", "-c", BYTES_SCRIPT], "piped": ["-q"]}[how]
     done = subprocess.run(
         [sys.executable, "-m", "stui_repl", *args], input=BYTES_SCRIPT.encode() if how == "piped" else None,
-        capture_output=True, timeout=60, check=False,
-        env={**os.environ, "PYTHONIOENCODING": "utf-8" if how == "piped" else "ascii"},
+        capture_output=True, timeout=60, check=False, env={**os.environ, "PYTHONIOENCODING": "ascii"},
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == BYTES_WRITTEN
     assert done.stderr == b"\xff\n"
+
+
+@pytest.mark.parametrize("how", ["-f", "-c", "piped"])
+def test_a_latin1_script_reaches_the_image_as_its_bytes(how, server_image, tmp_path):
+    """A string literal holding 0xE9 (a Latin-1 file) is one byte in the
+    image, as under gst FILE: not U+FFFD, not the UTF-8 of é."""
+    source = b"'caf\xe9' displayNl. 'caf\xe9' size printNl.\n"
+    script = tmp_path / "latin1.st"
+    script.write_bytes(source)
+    args = {"-f": ["-f", str(script)], "-c": ["-q", "-c", os.fsdecode(source)], "piped": ["-q"]}[how]
+    done = subprocess.run(
+        [sys.executable, "-m", "stui_repl", *args], input=source if how == "piped" else None,
+        capture_output=True, timeout=60, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == b"caf\xe9\n4\n"
 
 
 def test_values_are_printed_correctly_despite_the_image_defects(server_image):
