@@ -188,7 +188,9 @@ def run_scripted(args: argparse.Namespace) -> int:
     elif args.code is not None:
         text, source, print_values = args.code, "-c", not args.quiet
     else:
-        text, source, print_values = sys.stdin.read(), "stdin", not args.quiet
+        # Read as -f reads a file: UTF-8 whatever the locale, other bytes kept (surrogateescape).
+        text = sys.stdin.buffer.read().decode("utf-8", "surrogateescape")
+        source, print_values = "stdin", not args.quiet
     renderer = JsonRenderer() if args.format == "json" else PlainRenderer()
     controller = open_controller(args, session=args.session, record_history=False)
     with _closing(controller):

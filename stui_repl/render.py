@@ -7,13 +7,15 @@ renderer is made: the scripted path must stay quick to start.
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
-from .client.wire import EvalResult, RemoteError
+from .client.wire import EvalResult, RemoteError, output_bytes
 
 
 class PlainRenderer:
@@ -25,15 +27,21 @@ class PlainRenderer:
         self._last = self.out
 
     def output(self, text: str, stream: str = "stdout") -> None:
-        """What the code wrote, on stdout or stderr as it wrote it, at once."""
+        """What the code wrote, on stdout or stderr as it wrote it, at once:
+        the very bytes, UTF-8 or not, as `gst FILE` writes them."""
         if not text:
             return
         target = self.err if stream == "stderr" else self.out
         if target is not self._last:
             self._last.flush()
             self._last = target
-        target.write(text)
-        target.flush()
+        raw = getattr(target, "buffer", None)
+        if raw is None:  # a stream of text only (a StringIO): the text as it is
+            target.write(text)
+            return
+        target.flush()  # what went through the text layer comes first
+        raw.write(output_bytes(text))
+        raw.flush()
 
     def value(self, result: EvalResult) -> None:
         if result.value is not None:
@@ -72,6 +80,18 @@ class PlainRenderer:
         self.out.flush()
 
 
+# A lone surrogate: a byte of output that is not UTF-8 (see wire.output_text).
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def json_line(record: dict[str, Any]) -> str:
+    """One JSON record, readable (ensure_ascii=False), with each lone
+    surrogate kept as its \\u escape, the wire protocol's own spelling: it
+    cannot be written as UTF-8, and Python's json reads it back as the byte."""
+    line = json.dumps(record, ensure_ascii=False)
+    return _SURROGATE.sub(lambda match: f"\\u{ord(match.group()):04x}", line)
+
+
 class JsonRenderer(PlainRenderer):
     """--format json: one object per statement, on stdout, with the output
     the statement wrote (gathered from the events before its result)."""
@@ -84,7 +104,9 @@ class JsonRenderer(PlainRenderer):
         self._gathered.append(text)
 
     def record(self, line: int, code: str, result: EvalResult) -> None:
-        output, self._gathered = "".join(self._gathered), []
+        # Joined as bytes: a UTF-8 sequence split over two events is whole again.
+        output = output_bytes("".join(self._gathered)).decode("utf-8", "surrogateescape")
+        self._gathered = []
         record: dict[str, Any] = {"line": line, "code": code, "ok": result.ok, "output": output}
         if result.ok:
             for key, value in (("value", result.value), ("class", result.value_class)):
@@ -102,7 +124,7 @@ class JsonRenderer(PlainRenderer):
                 if value not in (None, [])
             }
         record["ms"] = result.ms
-        self.out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self.out.write(json_line(record) + "\n")
 
 
 class RichRenderer(PlainRenderer):
@@ -114,6 +136,9 @@ class RichRenderer(PlainRenderer):
         super().__init__()
         self.console = console or Console(highlight=False, soft_wrap=True, no_color=not color)
         self._mid_line = False  # the code's output so far ends without a line end
+        # Output is bytes and a terminal needs text: one UTF-8 decoder per
+        # stream holds a sequence split over two events until its end.
+        self._decoders = {stream: codecs.getincrementaldecoder("utf-8")("replace") for stream in ("stdout", "stderr")}
         # Errors and notices go to stderr, as on the command line.
         self.err_console = Console(stderr=True, highlight=False, soft_wrap=True, no_color=not color)
 
@@ -138,7 +163,18 @@ class RichRenderer(PlainRenderer):
         return sum(max(1, -(-len(line) // width)) for line in text.split("\n"))
 
     def output(self, text: str, stream: str = "stdout") -> None:
-        """What the code wrote, as it wrote it (a partial line stays partial)."""
+        """What the code wrote, as it wrote it (a partial line stays partial).
+        A byte that is not UTF-8 shows as U+FFFD."""
+        if text:
+            self._show_output(self._decoders[stream].decode(output_bytes(text)), stream)
+
+    def _settle(self) -> None:
+        """Bytes still waiting for the rest of their UTF-8 sequence show as
+        U+FFFD once stui shows something else: the rest will not come."""
+        for stream, decoder in self._decoders.items():
+            self._show_output(decoder.decode(b"", final=True), stream)
+
+    def _show_output(self, text: str, stream: str) -> None:
         if not text:
             return
         if stream == "stderr":
@@ -152,6 +188,7 @@ class RichRenderer(PlainRenderer):
 
     def end_line(self) -> None:
         """What stui says next starts on a line of its own."""
+        self._settle()
         if self._mid_line:
             self.console.out("")
             self._mid_line = False

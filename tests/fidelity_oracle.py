@@ -90,7 +90,7 @@ def normalize_stui(text: str) -> str:
 def run_gst(gst_install, script: Path, timeout: float = 60) -> str:
     done = subprocess.run(
         gst_install.command(str(script)), env=gst_install.environ(), cwd=script.parent,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace", timeout=timeout, check=False,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="backslashreplace", timeout=timeout, check=False,
     )
     return done.stdout
 
@@ -98,7 +98,7 @@ def run_gst(gst_install, script: Path, timeout: float = 60) -> str:
 def run_stui(script: Path, timeout: float = 60) -> str:
     done = subprocess.run(
         [sys.executable, "-m", "stui_repl", "-f", str(script), "--keep-going"], cwd=script.parent,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace", timeout=timeout, check=False,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="backslashreplace", timeout=timeout, check=False,
         env={**__import__("os").environ, "PYTHONPATH": str(ROOT)},
     )
     return done.stdout

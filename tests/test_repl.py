@@ -208,6 +208,15 @@ def test_log_shows_the_images_log(repl):
     repl.screen.expect_exact(PROMPT)
 
 
+def test_bytes_that_are_not_utf8_show_as_replacement_characters(repl):
+    # 0xE9 alone is no UTF-8; 0xC3 0xA9 is é even when flushed in halves (two output events).
+    submit(repl, "stdout nextPut: (Character value: 233); nl; nextPut: (Character value: 16rC3); flush;"
+                 " nextPut: (Character value: 16rA9); nl. 42")
+    repl.screen.expect("\r\n\ufffd\r\n\u00e9\r\n")
+    repl.screen.expect(r"42\s+SmallInteger")
+    repl.screen.expect_exact(PROMPT)
+
+
 def wait_for_file(path) -> str:
     """Smalltalk that waits until the test creates `path`: code that cannot
     finish before the test has seen what it printed first."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -95,6 +96,47 @@ def test_piped_input_prints_each_value_after_its_output(server_image):
     done = run_stui(input="3 + 4.\nx := 5.\nTranscript showCr: 'hi'. x * 2.\n")
     assert done.returncode == 0, done.stderr
     assert done.stdout == "7\n5\nhi\nTranscript\n10\n"
+
+
+BYTES_SCRIPT = (
+    "stdout nextPut: (Character value: 233); nl.\n"
+    "'h\u00e9llo \u20ac' displayNl.\n"
+    "stdout nextPut: (Character value: 16rE2); flush; nextPutAll: (String with: (Character value: 16r82) with: (Character value: 16rAC)); nl.\n"
+    "stderr nextPut: (Character value: 255); nl.\n"
+)
+BYTES_WRITTEN = b"\xe9\nh\xc3\xa9llo \xe2\x82\xac\n\xe2\x82\xac\n"
+
+
+@pytest.mark.parametrize("how", ["-f", "-c", "piped"])
+def test_output_is_the_very_bytes_the_image_wrote(how, server_image, tmp_path):
+    """Bytes that are not UTF-8, and UTF-8 written in halves, come out as
+    gst writes them, whatever stui's stdout encoding."""
+    script = tmp_path / "bytes.st"
+    script.write_text(BYTES_SCRIPT)
+    args = {"-f": ["-f", str(script)], "-c": ["-q", "-c", BYTES_SCRIPT], "piped": ["-q"]}[how]
+    done = subprocess.run(
+        [sys.executable, "-m", "stui_repl", *args], input=BYTES_SCRIPT.encode() if how == "piped" else None,
+        capture_output=True, timeout=60, check=False, env={**os.environ, "PYTHONIOENCODING": "ascii"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == BYTES_WRITTEN
+    assert done.stderr == b"\xff\n"
+
+
+@pytest.mark.parametrize("how", ["-f", "-c", "piped"])
+def test_a_latin1_script_reaches_the_image_as_its_bytes(how, server_image, tmp_path):
+    """A string literal holding 0xE9 (a Latin-1 file) is one byte in the
+    image, as under gst FILE: not U+FFFD, not the UTF-8 of é."""
+    source = b"'caf\xe9' displayNl. 'caf\xe9' size printNl.\n"
+    script = tmp_path / "latin1.st"
+    script.write_bytes(source)
+    args = {"-f": ["-f", str(script)], "-c": ["-q", "-c", os.fsdecode(source)], "piped": ["-q"]}[how]
+    done = subprocess.run(
+        [sys.executable, "-m", "stui_repl", *args], input=source if how == "piped" else None,
+        capture_output=True, timeout=60, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == b"caf\xe9\n4\n"
 
 
 def test_values_are_printed_correctly_despite_the_image_defects(server_image):

@@ -183,6 +183,22 @@ def test_non_ascii_comes_back_intact(client):
     assert client.output(2) == "h\u00e9llo \u20ac\n" and reply["value"] == "10"
 
 
+def test_output_bytes_that_are_not_utf8_come_as_lone_surrogates(client):
+    # gst writes bytes: E9 alone is no UTF-8, so it comes as \udce9 (surrogateescape), not as U+00E9.
+    code = "stdout nextPut: (Character value: 233); nextPutAll: 'h\u00e9'; nl; flush. (String with: (Character value: 233))"
+    reply = client.request({"id": 1, "op": "eval", "code": code})
+    assert client.output(1) == "\udce9h\u00e9\n"
+    assert reply["value"] == "'\u00e9'"  # values keep the Latin-1 rule: they are for people
+
+
+def test_a_utf8_sequence_flushed_in_halves_comes_as_stray_bytes_in_both_events(client):
+    code = "stdout nextPut: (Character value: 16rC3); flush; nextPut: (Character value: 16rA9); nl"
+    client.request({"id": 1, "op": "eval", "code": code})
+    texts = [e["text"] for e in client.events if e["event"] == "output" and e["id"] == 1]
+    assert texts == ["\udcc3", "\udca9\n"]
+    assert "".join(texts).encode("utf-8", "surrogateescape") == "\u00e9\n".encode()
+
+
 def test_errors_are_values(client):
     reply = client.request({"id": 1, "op": "eval", "code": "1/0"})
     error = reply["error"]

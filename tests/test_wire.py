@@ -55,6 +55,28 @@ def test_events_are_told_from_replies():
     assert wire.statements_of(result.result) == 3
 
 
+def test_output_text_gives_back_the_bytes_the_image_wrote():
+    # What the server sends for the bytes E9 'h' C3 A9 LF: a stray byte as \udcXX, UTF-8 as its character.
+    line = b'{"event": "output", "id": 1, "stream": "stdout", "text": "\\udce9h\\u00e9\\n"}'
+    event = wire.event_of(wire.decode(line))
+    assert event.text == "\udce9h\u00e9\n"
+    assert wire.output_bytes(event.text) == b"\xe9h\xc3\xa9\n"
+
+
+def test_a_utf8_sequence_split_over_two_events_is_whole_again_as_bytes():
+    # The server escapes each half as stray bytes; joined, they are the character.
+    first = wire.event_of(json.loads('{"event": "output", "id": 1, "text": "\\u20ac\\udce2\\udc82"}'))
+    second = wire.event_of(json.loads('{"event": "output", "id": 1, "text": "\\udcac!"}'))
+    assert wire.output_bytes(first.text) + wire.output_bytes(second.text) == "\u20ac\u20ac!".encode()
+    assert wire.output_bytes(first.text + second.text).decode() == "\u20ac\u20ac!"
+
+
+def test_a_surrogate_that_stands_for_no_byte_is_replaced():
+    event = wire.event_of({"event": "output", "id": 1, "text": "\ud800x\udc00\udc7f\udd00\udce9\U0001f600"})
+    assert event.text == "\ufffdx\ufffd\ufffd\ufffd\udce9\U0001f600"
+    assert wire.output_bytes(event.text) == "\ufffdx\ufffd\ufffd\ufffd".encode() + b"\xe9" + "\U0001f600".encode()
+
+
 def test_a_file_in_request_carries_the_pieces_of_the_text():
     assert wire.file_in_request(["a. ", "b."], name="x.st") == {"op": "fileIn", "chunks": ["a. ", "b."], "name": "x.st"}
     assert wire.file_in_request(["a."], name="x.st", keep_going=True)["keepGoing"] is True

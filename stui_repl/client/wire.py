@@ -10,6 +10,7 @@ scripted path use it without importing anything heavy.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +37,25 @@ def decode(line: bytes) -> dict[str, Any]:
     if not isinstance(message, dict):
         raise ProtocolError("malformed reply from the server: not a JSON object")
     return message
+
+
+# A surrogate that stands for no byte: anything but U+DC80..U+DCFF.
+_NOT_A_BYTE = re.compile("[\ud800-\udc7f\udd00-\udfff]")
+
+
+def output_text(value: Any) -> str:
+    """An output event's text: the bytes the image wrote, as a str whose
+    valid UTF-8 is its characters and whose every other byte is the lone
+    surrogate U+DC80 + byte (Python's surrogateescape; see docs/protocol.md).
+    A surrogate that stands for no byte (a peer breaking that rule) becomes
+    U+FFFD, so that output_bytes never fails."""
+    text = str(value)
+    return text if text.isascii() else _NOT_A_BYTE.sub("\ufffd", text)
+
+
+def output_bytes(text: str) -> bytes:
+    """The bytes the image wrote, from output text: exact, stray bytes included."""
+    return text.encode("utf-8", "surrogateescape")
 
 
 class LineSplitter:
@@ -148,7 +168,7 @@ class Event:
     kind: str
     request_id: Any = None
     stream: str = "stdout"
-    text: str = ""
+    text: str = ""  # output text: bytes that are not UTF-8 as surrogates (see output_text)
     error: RemoteError | None = None
     result: dict[str, Any] | None = None
 
@@ -161,7 +181,7 @@ def event_of(message: dict[str, Any]) -> Event | None:
     request_id = message.get("id")
     if kind == "output":
         stream = "stderr" if message.get("stream") == "stderr" else "stdout"
-        return Event("output", request_id, stream=stream, text=str(message.get("text", "")))
+        return Event("output", request_id, stream=stream, text=output_text(message.get("text", "")))
     if kind == "error":
         return Event("error", request_id, error=RemoteError.from_wire(message.get("error")))
     if kind == "result":
