@@ -5,8 +5,11 @@ together, in order.
 Only the differences the README lists on purpose are taken out first:
 gst reports an unhandled error as a backtrace on stdout ("Object: nil error:
 ..." and the contexts), stui as one line on stderr ("FILE:LINE: Class:
-message"). Both become "<error at FILE:LINE>": an error reported for the
-same place in the same file, among the same output.
+message"). Both become "<error at FILE:LINE: message>": an error reported
+for the same place in the same file, with the message of gst's header, among
+the same output. stui's message is on one line, and names the receiver of a
+message not understood ("nil does not understand #foo") where gst's header
+says "Object: nil error: did not understand #foo".
 """
 
 from __future__ import annotations
@@ -22,12 +25,15 @@ ROOT = Path(__file__).resolve().parents[1]
 # #foo" (or "Error class ... error: ..."), maybe after output that did not end
 # its line, maybe on more than one line, then one line per context, each
 # ending with its place: "SmallInteger(Number)>>zeroDivide (SysExcept.st:1426)".
-HEADER = re.compile(r"^(?P<before>.*?)(?:Object: .*|Error class.*) error: .*$")
+HEADER = re.compile(r"^(?P<before>.*?)(?:Object: .*?|Error class.*?) error: (?P<message>.*)$")
 CONTEXT = re.compile(r"^\S.*>>\S.*$|^\S.*\(\S[^()]*:\d+\)$")
 PLACE = re.compile(r"\((?P<file>[^()]*):(?P<line>\d+)\)$")
 # stui's: "FILE:LINE: Class: message", maybe after output that did not end
 # its line; FILE is a path as given, a String, or a name gst gave a file-in.
-STUI_ERROR = re.compile(r"^(?P<before>.*?)(?P<file>/\S+?|a String|[\w.-]+\.st):(?P<line>\d+): [A-Z][\w.]*: .*$")
+STUI_ERROR = re.compile(
+    r"^(?P<before>.*?)(?P<file>/\S+?|a String|[\w.-]+\.st):(?P<line>\d+): (?P<class>[A-Z][\w.]*): (?P<message>.*)$"
+)
+STUI_NOT_UNDERSTOOD = re.compile(r"^.* does not understand (?P<selector>#\S+)$")
 # STUI_ERROR backtracks quadratically on a long line, so it only sees the
 # end of a line that has the shape at all.
 STUI_ERROR_HINT = re.compile(r":\d+: [A-Z]")
@@ -35,10 +41,11 @@ STUI_ERROR_REACH = 2048
 HEADER_LINES = 3
 
 
-def error_mark(file: str, line: int | str) -> str:
-    """Where an error was reported: the file (by its base name) and line
-    gst's backtrace ends with, the ones stui's line names."""
-    return f"<error at {Path(file).name}:{line}>"
+def error_mark(file: str | None, line: int | str | None, message: str) -> str:
+    """Where an error was reported, and what it said: the file (by its base
+    name) and line gst's backtrace ends with, the ones stui's line names."""
+    where = f" at {Path(file).name}:{line}" if file else ""
+    return f"<error{where}: {message}>"
 
 
 def kernel_dir(gst_install) -> Path:
@@ -64,8 +71,10 @@ def normalize_gst(text: str, kernel_files: frozenset[str] = frozenset()) -> str:
             while j < len(lines) and CONTEXT.match(lines[j]):
                 j += 1
             places = [m for m in map(PLACE.search, lines[first:j]) if m and m.group("file") not in kernel_files]
-            where = error_mark(places[-1].group("file"), places[-1].group("line")) if places else "<error>"
-            out.append(header.group("before") + where)
+            message = " ".join([header.group("message"), *lines[i + 1 : first]])
+            file, line = (places[-1].group("file"), places[-1].group("line")) if places else (None, None)
+            mark = error_mark(file, line, message)
+            out.append(header.group("before") + mark)
             i = j
             continue
         out.append(lines[i])
@@ -81,7 +90,11 @@ def normalize_stui(text: str) -> str:
         start = max(0, hint.start() - STUI_ERROR_REACH) if hint else 0
         match = STUI_ERROR.match(line[start:]) if hint else None
         if match:
-            out.append(line[:start] + match.group("before") + error_mark(match.group("file"), match.group("line")))
+            message = match.group("message")
+            if match.group("class") == "MessageNotUnderstood":
+                message = STUI_NOT_UNDERSTOOD.sub(r"did not understand \g<selector>", message)
+            mark = error_mark(match.group("file"), match.group("line"), message)
+            out.append(line[:start] + match.group("before") + mark)
         else:
             out.append(line)
     return "\n".join(out)
