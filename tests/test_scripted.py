@@ -291,3 +291,21 @@ def test_a_reader_that_stops_reading_ends_stui_quietly(server_image, tmp_path, m
     stui.stdout.close()
     assert stui.wait(timeout=30) == 141
     assert stui.stderr.read() == ""
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        ("#(1 2", "parse error, expected ')'"),
+        ("]", "expected expression"),
+        ("3 + 4)", "expected expression"),
+        ("x := 'abc", "Unterminated string, attempting recovery"),
+    ],
+)
+def test_unbalanced_code_is_a_syntax_error_in_gsts_words(server_image, code, message):
+    """Once taken for success: `#(1 2` printed nil and `]` a BlockClosure.
+    gst's own reader reports such code now, as `gst FILE` does."""
+    for done in (run_stui("-c", code), run_stui(input=code + "\n")):
+        assert done.returncode == 1, done
+        assert done.stdout == ""
+        assert message in done.stderr and done.stderr.count("\n") == 1, done.stderr

@@ -46,7 +46,7 @@ def request_for(
     """
     if unit.kind == "temps":
         return wire.declare_request(unit.names)
-    if unit.kind == "declaration":
+    if unit.kind in ("declaration", "malformed"):  # gst's reader reports a malformed one
         return wire.eval_request(
             unit.code, mode="fileIn", print_value=print_value, batch=batch, line=unit.line, defined=defined
         )
@@ -102,7 +102,7 @@ def script_unit(unit: scanner.Unit) -> dict[str, Any]:
     """One statement of a script request (see docs/protocol.md)."""
     if unit.kind == "temps":  # file-level | a b |: declare the variables
         return wire.script_unit("nil", line=unit.line, declare=unit.names)
-    if unit.kind == "declaration":
+    if unit.kind in ("declaration", "malformed"):
         return wire.script_unit(unit.code, line=unit.line, mode="fileIn")
     return wire.script_unit(unit.code, line=unit.line, declare=unit.names)
 

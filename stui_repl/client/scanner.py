@@ -15,7 +15,9 @@ API
 ---
 ``split_script(text) -> list[Unit]``
     Scripted mode.  A ``Unit`` has ``kind`` (``"statement"``, ``"temps"``,
-    ``"declaration"`` or ``"meta"``), ``code`` (its source, trimmed, without
+    ``"declaration"``, ``"meta"``, or ``"malformed"`` for a statement whose
+    brackets do not balance, which only gst's own reader can report in its
+    own words), ``code`` (its source, trimmed, without
     the period or ``!`` that ends it), ``line`` and ``column`` (1-based, of
     its first code character; a tab is one column) and ``names`` (the
     workspace variables a statement assigns, the names temps declare,
@@ -337,10 +339,16 @@ def _scan(text: str) -> tuple[list[Unit], bool]:
     escapes: list[int] = []  # where its "!!" are
     chunk_units = 0  # len(units) when the current chunk began
     lead_bang = -1  # a lone "!" just before the current chunk
+    stray = False  # the statement closes a bracket it never opened
 
-    def finish(end: int) -> None:
+    def finish(end: int, *, left_open: bool = False) -> None:
+        nonlocal stray
         code = _trim(_unescape(text, start, end, escapes) if escapes
                      else text[start:end])
+        if stray or left_open:
+            add("malformed", start, code, ())
+            stray = False
+            return
         add("statement", start, code,
             assigned_names(code) if tricky else tuple(names))
 
@@ -419,7 +427,9 @@ def _scan(text: str) -> tuple[list[Unit], bool]:
             elif k == _CLOSE:
                 if start < 0:
                     start = p
-                if opened:
+                if not opened:
+                    stray = True
+                else:
                     closed = opened.pop()
                     if closed == _BLOCK:
                         scopes.pop()
@@ -495,7 +505,7 @@ def _scan(text: str) -> tuple[list[Unit], bool]:
     if opened:
         complete = False
     if start >= 0:
-        finish(n)
+        finish(n, left_open=not complete)
     return units, complete
 
 
