@@ -279,6 +279,31 @@ def test_an_over_long_line_is_refused_and_the_server_survives(shared_image):
     other.close()
 
 
+def test_a_client_that_does_not_read_holds_back_only_itself(shared_image):
+    """Regression: the server wrote with a blocking write(2), so a client
+    that stopped reading (its output piling up in the kernel) stopped the
+    whole image, and every other client waited for good."""
+    import fcntl
+    import termios
+
+    greedy = socket.socket()
+    greedy.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    greedy.connect(("127.0.0.1", shared_image.port))
+    greedy.sendall(json.dumps({"id": 0, "op": "hello", "protocol": 2, "token": shared_image.token}).encode() + b"\n")
+    greedy.sendall(json.dumps({"id": 1, "op": "eval", "code":
+                               "1 to: 200000 do: [:i | Transcript showCr: 'output that nobody reads']"}).encode() + b"\n")
+
+    def waiting() -> int:
+        return int.from_bytes(fcntl.ioctl(greedy, termios.FIONREAD, b"\0\0\0\0"), "little")
+
+    wait_for(lambda: waiting() > 2048, "the output piles up in the greedy client's socket")
+    time.sleep(0.5)  # and the server's buffer behind it
+    other = Connection.open(shared_image.host, shared_image.port, shared_image.token, timeout=60)
+    assert other.request({"op": "eval", "code": "3 + 4"}, timeout=60)["value"] == "7"
+    other.close()
+    greedy.close()
+
+
 def test_a_client_vanishing_mid_request_does_not_hurt_the_server(shared_image):
     raw = RawClient(shared_image.port)
     assert raw.hello(shared_image.token)["ok"]
