@@ -290,16 +290,41 @@ def test_a_client_that_does_not_read_holds_back_only_itself(shared_image):
     greedy.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     greedy.connect(("127.0.0.1", shared_image.port))
     greedy.sendall(json.dumps({"id": 0, "op": "hello", "protocol": 2, "token": shared_image.token}).encode() + b"\n")
+    # A forked process leaves a partial line waiting, for the clock to send.
     greedy.sendall(json.dumps({"id": 1, "op": "eval", "code":
-                               "1 to: 200000 do: [:i | Transcript showCr: 'output that nobody reads']"}).encode() + b"\n")
+                               "[[stderr nextPutAll: 'y'. (Delay forMilliseconds: 5) wait] repeat] fork. "
+                               "1 to: 2000000 do: [:i | Transcript showCr: 'output that nobody reads']"}).encode() + b"\n")
 
     def waiting() -> int:
         return int.from_bytes(fcntl.ioctl(greedy, termios.FIONREAD, b"\0\0\0\0"), "little")
 
+    def unsent() -> int:
+        """What the server's socket to the greedy client holds, unsent (/proc/net/tcp's tx_queue)."""
+        ours = f"{greedy.getsockname()[1]:04X}"
+        with open("/proc/net/tcp") as table:
+            for row in table.readlines()[1:]:
+                fields = row.split()
+                if fields[1].endswith(f":{shared_image.port:04X}") and fields[2].endswith(f":{ours}"):
+                    return int(fields[4].split(":")[0], 16)
+        return 0
+
     wait_for(lambda: waiting() > 2048, "the output piles up in the greedy client's socket")
-    time.sleep(0.5)  # and the server's buffer behind it
+    sizes = [-1]
+
+    def stuck() -> bool:
+        """The server's buffer behind it is full: what it holds stopped growing."""
+        sizes.append(unsent())
+        time.sleep(0.3)
+        return sizes[-1] > 0 and sizes[-1] == sizes[-2]
+
+    if os.path.exists("/proc/net/tcp"):
+        wait_for(stuck, "the server's socket to the greedy client is full")
     other = Connection.open(shared_image.host, shared_image.port, shared_image.token, timeout=60)
     assert other.request({"op": "eval", "code": "3 + 4"}, timeout=60)["value"] == "7"
+    # The clock still runs: it stops runaway recursion (it once waited to
+    # send the greedy client's output, and stood still with it).
+    runaway = other.request({"op": "eval", "code": "[:f | f value: f] value: [:f | f value: f]"}, timeout=120)
+    assert runaway["error"]["kind"] == "recursion"
     other.close()
     greedy.close()
 
