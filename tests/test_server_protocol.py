@@ -492,6 +492,15 @@ def test_runaway_recursion_is_stopped_and_the_image_lives_on(client):
     assert client.request({"id": 2, "op": "eval", "code": "kept * 6"})["value"] == "42"
 
 
+def test_runaway_recursion_in_a_forked_process_is_stopped_and_reported(client):
+    reply = client.request({"id": 1, "op": "eval", "code": "[[:f | f value: f] value: [:f | f value: f]] fork. 3"})
+    assert reply["ok"] is True and reply["value"] == "3"
+    errors = client.errors()
+    assert [e["kind"] for e in errors] == ["recursion"], client.events
+    assert "stack depth exceeded" in errors[0]["message"]
+    assert client.request({"id": 2, "op": "eval", "code": "3 + 4"})["value"] == "7"
+
+
 def test_interrupt_reaches_a_deep_recursion(client):
     client.send({"id": 1, "op": "eval", "code": "| b | b := nil. b := [:n | (b value: n + 1) + 1]. b value: 0"})
     time.sleep(0.1)
