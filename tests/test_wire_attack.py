@@ -242,6 +242,32 @@ def test_a_long_line_before_hello_is_refused_after_4_kib(guarded_image):
     connection.close()
 
 
+def test_long_lines_of_clients_with_the_token_are_given_back(guarded_image):
+    """The memory of long requests, and of long lines left half-sent by
+    clients that went away, goes back once they are done: the clock starts a
+    global collection (an idle image never collects), and a workspace kept
+    for its lease does not keep its last long statement."""
+    pid = guarded_image.process.pid
+    watcher = Connection.open(guarded_image.host, guarded_image.port, guarded_image.token, timeout=60)
+    watcher.request({"op": "eval", "code": "3"}, timeout=60)
+    start = rss_kib(pid)
+    for _ in range(10):
+        sock = socket.create_connection(("127.0.0.1", guarded_image.port), timeout=60)
+        replies = sock.makefile("rb")
+        sock.sendall(json.dumps({"id": 0, "op": "hello", "protocol": 2, "token": guarded_image.token}).encode() + b"\n")
+        assert json.loads(replies.readline())["ok"]
+        sock.sendall(b'{"id": 1, "op": "eval", "code": "\'' + b"x" * 4_000_000 + b'\' size"}\n')
+        assert json.loads(replies.readline())["value"] == "4000000"
+        sock.sendall(b'{"id": 2, "op": "eval", "code": "\'' + b"y" * 4_000_000)
+        replies.close()
+        sock.close()
+
+    # 80 MB stayed before: each leased workspace kept its last 8 MB statement.
+    wait_until(lambda: rss_kib(pid) <= start + 40 * 1024, f"the image gave back its memory ({start} KiB before)")
+    assert "collecting garbage" in watcher.request({"op": "log"}, timeout=60)["log"]
+    watcher.close()
+
+
 def test_out_of_descriptors_the_listener_waits_instead_of_spinning(guarded_image):
     """Regression: at the file-descriptor limit, accept failed at once, over
     and over, at the priority of the server's readers: the image spun and no
