@@ -80,6 +80,9 @@ def summary(results: dict) -> None:
         print(f"  {name:<34} {v:>10}   {base_name:<16} {b:>10} {r:>8}   {target or ''}")
     if results.get("pipeline_hangs"):
         print(f"  !! {results['pipeline_hangs']} pipelined batch(es) hung in section 1 (see README: known hang)")
+    if "pipeline100k_hangs" in results:
+        print(f"  9. pipelined evals: {results['pipeline100k_hangs']} of {results['pipeline100k_batches']} "
+              "batches hung (see README: known hang)")
 
     heading("Where the time goes")
     phases = results.get("phases")
