@@ -870,6 +870,26 @@ def test_stui_serve_passes_its_lease_to_the_server(server_image, tmp_path):
         serving.stderr.close()
 
 
+def test_stui_serve_writes_an_ipv6_address_in_brackets(server_image, tmp_path):
+    """On the IPv6 loopback (the only addresses tests may listen on): no
+    warning; any other address gets one line saying only the token protects it."""
+    serving = subprocess.Popen(
+        [sys.executable, "-m", "stui_repl", "serve", "--host", "::1", "--token-file", str(tmp_path / "token")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1],
+    )
+    try:
+        ready, _, _ = select.select([serving.stdout], [], [], 120)
+        address = serving.stdout.readline().strip() if ready else ""
+        assert address.startswith("[::1]:") and address.rsplit(":", 1)[1].isdigit(), address
+    finally:
+        serving.terminate()
+        serving.wait(30)
+        serving.stdout.close()
+        err = serving.stderr.read()
+        serving.stderr.close()
+    assert f"serving on {address}" in err and "reachable from the network" not in err
+
+
 @pytest.mark.parametrize("lease", ["-1", "nan", "inf", "soon"])
 def test_stui_serve_refuses_a_bad_lease(lease):
     done = run_stui("serve", "--lease", lease, timeout=30)

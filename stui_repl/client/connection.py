@@ -31,6 +31,24 @@ RECV_SIZE = 1 << 16
 TRACE: Callable[[str, str, dict[str, Any]], None] | None = None
 
 
+def join_address(host: str, port: int) -> str:
+    """HOST:PORT as people write it: an IPv6 host in brackets ([::1]:7000)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a server listening on `host` is reachable from this machine
+    only. "0", "0.0.0.0" and "::" mean every interface."""
+    import ipaddress  # only `stui serve` asks: not on every start-up's path
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 class Connection:
     """One authenticated client connection (one workspace on the server)."""
 
@@ -55,7 +73,7 @@ class Connection:
         `resume` (workspace id, resume token) from an earlier hello asks the
         server for that workspace back; `info.resumed` says whether it was.
         """
-        address = f"{host}:{port}"
+        address = join_address(host, port)
         try:
             sock = socket.create_connection((host, port), timeout=timeout)
         except OSError as exc:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import paths
+from ..client.connection import join_address
 from ..errors import ImageUnreachable
 from ..locks import exclusive
 from . import children
@@ -140,7 +141,7 @@ class RunningImage:
 
     @property
     def address(self) -> str:
-        return f"{self.host}:{self.port}"
+        return join_address(self.host, self.port)
 
     def stop(self, timeout: float = 0.5) -> None:
         """Close stdin: an idle server quits at once (in about 0.1 s). One
