@@ -15,7 +15,6 @@ import os
 import signal
 import sys
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
@@ -179,17 +178,19 @@ def run_scripted(args: argparse.Namespace) -> int:
     from .modes import script
     from .render import JsonRenderer, PlainRenderer
 
-    if args.file:
+    if args.file is not None:
+        if not args.file:
+            raise UsageError("-f needs a file name (stui reads piped input without -f)")
         try:
-            text = Path(args.file).read_text(encoding="utf-8", errors="surrogateescape")
+            with open(args.file, "rb") as file:
+                text = read_script(file, args.file)
         except OSError as exc:
             raise UsageError(f"cannot read {args.file}: {exc.strerror}") from None
         source, print_values = args.file, args.print_values
     elif args.code is not None:
         text, source, print_values = args.code, "-c", not args.quiet
     else:
-        # Read as -f reads a file: UTF-8 whatever the locale, other bytes kept (surrogateescape).
-        text = sys.stdin.buffer.read().decode("utf-8", "surrogateescape")
+        text = read_script(sys.stdin.buffer, "the piped input")
         source, print_values = "stdin", not args.quiet
     renderer = JsonRenderer() if args.format == "json" else PlainRenderer()
     controller = open_controller(args, session=args.session, record_history=False)
@@ -228,6 +229,44 @@ def _raise_terminated(signum: int, _frame: object) -> None:
     raise Terminated(signum)
 
 
+def _standard_streams() -> str | None:
+    """Occupy a closed stdin, stdout or stderr with /dev/null (`stui <&-`,
+    `stui -c 1 >&-`): else the next file stui opens (the image's socket)
+    would take its number and receive what was meant for it. Answer the
+    name of the closed output stream, if any, to say so."""
+    closed = None
+    for fd, name in ((0, "stdin"), (1, "stdout"), (2, "stderr")):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)  # the lowest free number: fd itself
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+            stream = open(fd, "r" if fd == 0 else "w", encoding="utf-8", errors="surrogateescape", closefd=False)  # noqa: SIM115
+            setattr(sys, name, stream)
+            if fd and closed is None:
+                closed = name
+    return closed
+
+
+# The most a script may be: more is surely not a script (-f /dev/zero).
+MAX_SCRIPT = 256 * 1024 * 1024
+
+
+def read_script(stream: Any, name: str) -> str:
+    """A script's text, read in blocks up to MAX_SCRIPT: UTF-8, whatever
+    the locale, other bytes kept (surrogateescape), as gst reads bytes."""
+    blocks: list[bytes] = []
+    size = 0
+    while block := stream.read(1 << 20):
+        size += len(block)
+        if size > MAX_SCRIPT:
+            raise UsageError(f"{name} is larger than {MAX_SCRIPT >> 20} MiB: not a script")
+        blocks.append(block)
+    return b"".join(blocks).decode("utf-8", "surrogateescape")
+
+
 def _stop_on_signals() -> None:
     """SIGTERM and SIGHUP (the terminal went away) unwind like an exception,
     so the session is saved and the image stopped, as when quitting."""
@@ -251,6 +290,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     try:
+        closed = _standard_streams()
+        if closed:
+            print(f"stui: {closed} is closed: what goes there is lost", file=sys.stderr)
         _stop_on_signals()
         if argv[:1] and argv[0] in SUBCOMMANDS:
             build, handler = SUBCOMMANDS[argv[0]]

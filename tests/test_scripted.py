@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 from conftest import run_stui
@@ -309,3 +310,39 @@ def test_unbalanced_code_is_a_syntax_error_in_gsts_words(server_image, code, mes
         assert done.returncode == 1, done
         assert done.stdout == ""
         assert message in done.stderr and done.stderr.count("\n") == 1, done.stderr
+
+
+def closed_fd_run(fd: int, *args: str) -> subprocess.CompletedProcess:
+    """stui with fd closed before it starts (`stui ... >&-`)."""
+    return subprocess.run(
+        [sys.executable, "-m", "stui_repl", *args], capture_output=True, text=True, timeout=60, check=False,
+        preexec_fn=lambda: os.close(fd), cwd=Path(__file__).resolve().parents[1],
+    )
+
+
+def test_closed_standard_streams_are_a_note_not_a_crash(server_image):
+    done = closed_fd_run(1, "-c", "Transcript showCr: 'lost'. 3")
+    assert done.returncode == 0 and done.stderr == "stui: stdout is closed: what goes there is lost\n"
+    assert closed_fd_run(2, "-c", "1/0").returncode == 1  # the error line had nowhere to go
+    done = closed_fd_run(0, "-c", "3 + 4")
+    assert (done.returncode, done.stdout, done.stderr) == (0, "7\n", "")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("-f", ""), "-f needs a file name"),
+        (("-f", "/dev/zero"), "/dev/zero is larger than 256 MiB"),
+    ],
+)
+def test_what_is_not_a_script_is_a_usage_error(args, message):
+    done = run_stui(*args, input="3 + 4\n")
+    assert done.returncode == 2 and done.stdout == ""
+    assert message in done.stderr and done.stderr.count("\n") == 1
+
+
+def test_a_binary_token_file_is_a_usage_error(tmp_path):
+    token = tmp_path / "token"
+    token.write_bytes(bytes(range(256)))
+    done = run_stui("--connect", "127.0.0.1:9", "--token-file", str(token), "-c", "1")
+    assert done.returncode == 2 and done.stderr == f"stui: the token file {token} is not text: a token is one line of text\n"

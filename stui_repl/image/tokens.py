@@ -30,9 +30,11 @@ def fallback_token() -> str | None:
 
 def read_token_file(path: Path) -> str:
     try:
-        token = path.read_text().strip()
+        token = path.read_text(encoding="utf-8").strip()
     except OSError as exc:
         raise UsageError(f"cannot read the token file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"the token file {path} is not text: a token is one line of text") from None
     if not token:
         raise UsageError(f"the token file {path} is empty")
     return token
