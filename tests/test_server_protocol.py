@@ -920,6 +920,28 @@ def test_a_file_in_stops_at_its_first_error_unless_told_to_go_on(client):
         assert client.request({"id": 2, "op": "fileIn", **bad})["error"]["kind"] == "malformed"
 
 
+def test_a_first_request_gets_the_compile_errors_it_caused(gst_install, server_image):
+    """A client connects as soon as the image announces itself: what gst's
+    compiler writes for its very first request reaches it, not the log.
+    Sent at once, as stui -f sends it, the request may reach an image still
+    settling in after the announcement; a few fresh images, for a race."""
+    from stui_repl.image.launcher import launch
+
+    hello = {"id": 0, "op": "hello", "protocol": 2}
+    file_in = {"id": 1, "op": "fileIn", "chunks": ["3 +.\n"], "name": "first.st", "keepGoing": True}
+    for _ in range(8):
+        running = launch(gst_install)
+        raw = RawClient(running.port)
+        try:
+            raw.send_line(json.dumps({**hello, "token": running.token}).encode() + b"\n" + json.dumps(file_in).encode())
+            assert raw.receive()["ok"]
+            reply = raw.receive()
+            assert reply["errors"] == 1 and raw.output(1, "stderr").startswith("first.st:1: ")
+        finally:
+            raw.close()
+            running.stop()
+
+
 def test_output_and_errors_of_a_forked_process_arrive_after_the_reply(client):
     code = "[(Delay forMilliseconds: 200) wait. 'later' displayNl. nil bar] fork. 'now' displayNl"
     reply = client.request({"id": 1, "op": "eval", "code": code, "print": False})
