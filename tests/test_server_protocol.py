@@ -920,6 +920,17 @@ def test_a_file_in_stops_at_its_first_error_unless_told_to_go_on(client):
         assert client.request({"id": 2, "op": "fileIn", **bad})["error"]["kind"] == "malformed"
 
 
+def test_compile_warnings_come_before_the_errors_of_the_statements_after_them(client):
+    """gst prints a method's compile warning when it compiles it, before
+    whatever the statements after it do: an error they end in included,
+    even when no piece of the text ends between them."""
+    text = "Object subclass: StuiLoose [ read [ ^stuiMystery ] ]\nStuiLoose new read.\nnil foo.\n"
+    reply = client.request({"id": 1, "op": "fileIn", "chunks": [text], "name": "loose.st", "keepGoing": True})
+    assert reply["errors"] == 3
+    shown = [e["text"] if e["event"] == "output" else e["error"]["line"] for e in client.events if e.get("id") == 1]
+    assert shown == ["loose.st:1: undefined variable stuiMystery referenced\n", 2, 3]
+
+
 def test_a_first_request_gets_the_compile_errors_it_caused(gst_install, server_image):
     """A client connects as soon as the image announces itself: what gst's
     compiler writes for its very first request reaches it, not the log.
