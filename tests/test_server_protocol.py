@@ -953,6 +953,80 @@ def test_a_first_request_gets_the_compile_errors_it_caused(gst_install, server_i
             running.stop()
 
 
+SOURCES = """"what a file-in records as its source"
+| a |
+a := 3.
+thisContext printNl.
+thisContext method methodSourceString printNl.
+Object subclass: StuiSrc [
+    one [ ^1 ]
+    two: x [ ^x + 2 ]
+]
+(StuiSrc >> #two:) methodSourceString printNl.
+(StuiSrc >> #two:) methodSourcePos printNl.
+!StuiSrc methodsFor: 'bang'!
+three
+    ^3
+! !
+(StuiSrc >> #three) methodSourceString printNl.
+(StuiSrc >> #two:) methodSourceFile displayNl.
+"""
+
+
+@pytest.mark.parametrize("keep_going", [True, False], ids=["keep-going", "stopping"])
+def test_a_file_in_named_after_its_file_records_it_as_gst_does(client, tmp_path, keep_going):
+    """The statements and methods of `gst FILE` have FILE as their source:
+    contexts print its name, and method sources are read back from it at
+    the right places, whether or not the file-in stops at its first error
+    (which feeds the reader sentinels that are not in the file)."""
+    from stui_repl.client import scanner
+    from stui_repl.client.evaluator import file_in_chunks
+
+    path = tmp_path / "sources.st"
+    path.write_text(SOURCES)
+    chunks = [SOURCES] if keep_going else file_in_chunks(SOURCES, scanner.split_script(SOURCES))
+    reply = client.request(
+        {"id": 1, "op": "fileIn", "chunks": chunks, "name": str(path), "keepGoing": keep_going})
+    assert reply["ok"], reply
+    first, rest = client.output(1).split("\n", 1)
+    assert first.startswith("UndefinedObject>>executeStatements (") and first.endswith("sources.st:4)")
+    assert rest == (
+        "'thisContext method methodSourceString printNl.'\n"
+        "'two: x [ ^x + 2 ]'\n"
+        f"{SOURCES.index('two: x')}\n"
+        "'three\n    ^3\n'\n"
+        f"{path}\n"
+    )
+    # What nobody asked for while the file-in ran is in place once it has ended.
+    reply = client.request({"id": 2, "op": "eval", "code": "(StuiSrc >> #one) methodSourcePos"})
+    assert reply["value"] == str(SOURCES.index("one [ ^1 ]"))
+
+
+def test_a_file_in_whose_name_is_no_such_file_keeps_its_source_as_a_string(client, tmp_path):
+    """A name that is not the file the text came from (here: a file with
+    other text) must not send method sources to that file."""
+    (tmp_path / "other.st").write_text("'something else' printNl.\n")
+    code = "thisContext printNl. thisContext method methodSourceString printNl.\n"
+    for name in (str(tmp_path / "other.st"), str(tmp_path / "missing.st"), "a String"):
+        client.events.clear()
+        assert client.request({"id": 1, "op": "fileIn", "chunks": [code], "name": name})["ok"]
+        assert client.output(1) == (
+            "UndefinedObject>>executeStatements (a String:1)\n'thisContext method methodSourceString printNl.'\n")
+
+
+def test_a_file_in_from_a_later_line_of_its_file_records_where_it_starts(client, tmp_path):
+    path = tmp_path / "later.st"
+    text = "'skipped' printNl.\n\nObject subclass: StuiLater [ here [ ^thisContext ] ]\nStuiLater new here printNl.\n"
+    path.write_text(text)
+    rest = text[text.index("Object"):]
+    reply = client.request({"id": 1, "op": "fileIn", "chunks": [rest], "name": str(path), "line": 3})
+    assert reply["ok"], reply
+    assert client.output(1).endswith("later.st:3)\n")
+    client.events.clear()
+    reply = client.request({"id": 2, "op": "eval", "code": "(StuiLater >> #here) methodSourcePos"})
+    assert reply["value"] == str(text.index("here ["))
+
+
 def test_output_and_errors_of_a_forked_process_arrive_after_the_reply(client):
     code = "[(Delay forMilliseconds: 200) wait. 'later' displayNl. nil bar] fork. 'now' displayNl"
     reply = client.request({"id": 1, "op": "eval", "code": code, "print": False})
