@@ -10,7 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import run_stui
+from conftest import ROOT, run_stui
 
 ORACLE_SCRIPTS = {
     "printing": """
@@ -91,6 +91,21 @@ def test_dash_f_prints_exactly_what_gst_prints(name, gst_install, server_image, 
     assert got.returncode == 0, got.stderr
     assert got.stdout == expected.stdout
     assert got.stderr == ""
+
+
+@pytest.mark.parametrize("keep_going", [False, True], ids=["stopping", "keep-going"])
+def test_dash_f_reads_a_crlf_file_as_gst_does(keep_going, gst_install, server_image, tmp_path):
+    """gst reads the file's bytes: a string literal keeps its CR, and what
+    the file compiles names the file (the image reads the same text there)."""
+    script = tmp_path / "crlf.st"
+    script.write_bytes(b"thisContext printNl.\r\n'a\r\nb' size printNl.\r\n")
+    expected = subprocess.run(
+        gst_install.command(str(script)), env=gst_install.environ(), cwd=ROOT,
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert expected.stdout.endswith("crlf.st:1)\n4\n"), expected.stdout
+    got = run_stui("-f", str(script), *(["--keep-going"] if keep_going else []))
+    assert (got.returncode, got.stdout, got.stderr) == (0, expected.stdout, "")
 
 
 def test_piped_input_prints_each_value_after_its_output(server_image):
