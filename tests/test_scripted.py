@@ -361,3 +361,15 @@ def test_a_binary_token_file_is_a_usage_error(tmp_path):
     token.write_bytes(bytes(range(256)))
     done = run_stui("--connect", "127.0.0.1:9", "--token-file", str(token), "-c", "1")
     assert done.returncode == 2 and done.stderr == f"stui: the token file {token} is not text: a token is one line of text\n"
+
+
+def test_a_script_larger_than_a_request_line_runs_whole(server_image, tmp_path):
+    """6 MB of script: more than the image takes in one request line (4 MiB),
+    so it goes in pieces, in every scripted mode."""
+    literal = "a" * 2_000_000
+    text = "| s |\n" + "".join(f"s := '{literal}'. s size printNl.\n" for _ in range(3)) + "'end' displayNl.\n"
+    script = tmp_path / "big.st"
+    script.write_text(text)
+    expected = "2000000\n" * 3 + "end\n"
+    for done in (run_stui("-f", str(script)), run_stui("-f", str(script), "--keep-going"), run_stui("-q", input=text)):
+        assert (done.returncode, done.stdout, done.stderr) == (0, expected, "")

@@ -920,6 +920,30 @@ def test_a_file_in_stops_at_its_first_error_unless_told_to_go_on(client):
         assert client.request({"id": 2, "op": "fileIn", **bad})["error"]["kind"] == "malformed"
 
 
+def test_a_file_in_too_large_for_one_line_goes_on_in_file_in_more_requests(client):
+    """The rest of the text follows in fileInMore requests, each answered
+    when the file-in takes it; the file-in's own reply comes last."""
+    client.send({"id": 1, "op": "fileIn", "chunks": ["| x |\n", "x := 3.\n"], "name": "big.st", "more": True})
+    client.send({"id": 2, "op": "fileInMore", "of": 1, "chunks": ["x := x * 2.\n", "'half' displayNl.\n"], "more": True})
+    client.send({"id": 3, "op": "fileInMore", "of": 1, "chunks": ["x printNl.\n"], "more": False})
+    replies = {reply["id"]: reply for reply in (client.receive() for _ in range(3))}
+    assert replies[2] == {"id": 2, "ok": True, "taken": True} and replies[3]["ok"]
+    assert replies[1]["ok"] and replies[1]["errors"] == 0
+    assert client.output(1) == "half\n6\n"  # the temporaries of the first piece live on, as in one file
+
+
+def test_pieces_of_a_file_in_that_stopped_are_skipped(client):
+    client.send({"id": 1, "op": "fileIn", "chunks": ["nil foo.\n", "'never' displayNl.\n"], "name": "s.st", "more": True})
+    client.send({"id": 2, "op": "fileInMore", "of": 1, "chunks": ["'nor this' displayNl.\n"], "more": False})
+    replies = {reply["id"]: reply for reply in (client.receive() for _ in range(2))}
+    assert replies[1]["ok"] is False and replies[1]["errors"] == 1, (replies, client.events)
+    assert replies[2]["ok"] is False and replies[2]["error"]["kind"] == "skipped"
+    assert client.output(1) == ""
+    late = client.request({"id": 4, "op": "fileInMore", "of": 1, "chunks": ["1.\n"], "more": False})
+    assert late["error"]["kind"] == "skipped"  # its file-in has ended: nothing waits for it
+    assert client.request({"id": 5, "op": "fileInMore", "of": 1, "chunks": "1."})["error"]["kind"] == "malformed"
+
+
 def test_compile_warnings_come_before_the_errors_of_the_statements_after_them(client):
     """gst prints a method's compile warning when it compiles it, before
     whatever the statements after it do: an error they end in included,

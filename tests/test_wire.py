@@ -142,6 +142,7 @@ def test_unanswered_statements_are_an_error_not_silence():
 
     class OneAnswerConnection:
         on_event = None
+        info = None
 
         def __init__(self) -> None:
             self.events: list = []

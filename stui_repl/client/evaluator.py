@@ -87,13 +87,21 @@ def scrubbed_event(event: wire.Event, scrub: Callable[[str], str]) -> wire.Event
 SCRIPT_BATCH = 256
 
 
-def _chunks(units: Iterable[scanner.Unit], size: int) -> Iterator[list[scanner.Unit]]:
+def _chunks(units: Iterable[scanner.Unit], size: int, budget: int) -> Iterator[list[scanner.Unit]]:
+    """Runs of at most `size` units whose code is at most about `budget`
+    characters (a request line has a limit); a larger unit goes alone."""
     chunk: list[scanner.Unit] = []
+    length = 0
     for unit in units:
+        cost = (len(unit.code) if unit.code.isascii() else 6 * len(unit.code)) + 64
+        if chunk and length + cost > budget:
+            yield chunk
+            chunk, length = [], 0
         chunk.append(unit)
+        length += cost
         if len(chunk) == size:
             yield chunk
-            chunk = []
+            chunk, length = [], 0
     if chunk:
         yield chunk
 
@@ -178,9 +186,19 @@ class Evaluator:
         return scrubbed(result_of(unit, reply), self.scrub)
 
     def _wait_interruptibly(
-        self, request: dict[str, Any], on_interrupt: Callable[[], None] | None, patience: float | None
+        self,
+        request: dict[str, Any],
+        on_interrupt: Callable[[], None] | None,
+        patience: float | None,
+        *,
+        following: Iterable[dict[str, Any]] = (),
     ) -> dict[str, Any]:
+        """Send request (then `following`, which continue it and name it by
+        its id) and wait for its reply; Ctrl-C meanwhile interrupts."""
         request_id = self.connection.send(request)
+        for more in following:
+            more["of"] = request_id
+            self.connection.send(more)
         interrupts: list[int] = []
         while True:
             try:
@@ -211,10 +229,18 @@ class Evaluator:
         in which processes of equal priority ran (fidelity: process-yield).
         """
         chunks = file_in_chunks(text, scanner.split_script(text))
-        reply = self._wait_interruptibly(
-            wire.file_in_request(chunks, name=name, keep_going=keep_going), on_interrupt, None
-        )
+        first, *rest = wire.batches_within(chunks, self._line_budget())
+        request = wire.file_in_request(first, name=name, keep_going=keep_going, more=bool(rest))
+        following = [wire.file_in_more_request(0, run, more=i < len(rest) - 1) for i, run in enumerate(rest)]
+        reply = self._wait_interruptibly(request, on_interrupt, None, following=following)
+        for more in following:  # each is answered: taken, or skipped after a stop
+            self.connection.wait(more["id"])
         return scrubbed(wire.EvalResult.from_reply(reply), self.scrub)
+
+    def _line_budget(self) -> int:
+        """How much code one request may carry (see wire.budget_for)."""
+        info = self.connection.info
+        return wire.budget_for(info.max_line if info is not None else wire.DEFAULT_MAX_LINE)
 
     def run_units(
         self,
@@ -238,7 +264,7 @@ class Evaluator:
         stopped = False
 
         def requests() -> Iterator[dict[str, Any]]:
-            for chunk in _chunks(units, SCRIPT_BATCH):
+            for chunk in _chunks(units, SCRIPT_BATCH, self._line_budget()):
                 request = wire.script_request(
                     [script_unit(unit) for unit in chunk], print_value=print_values, batch=batch, keep_going=keep_going
                 )
