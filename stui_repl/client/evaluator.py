@@ -219,8 +219,10 @@ class Evaluator:
         name: str,
         keep_going: bool,
         on_interrupt: Callable[[], None] | None = None,
+        units: list[scanner.Unit] | None = None,
     ) -> wire.EvalResult:
-        """Have the image file `text` in with its own reader, as `gst FILE` does.
+        """Have the image file `text` in with its own reader, as `gst FILE` does
+        (`units`: the text's, when the caller has scanned it already).
 
         Output and errors arrive as events while it runs; the result says
         whether any statement failed. The text goes cut at its statements:
@@ -228,7 +230,7 @@ class Evaluator:
         first failure, and even with it, one whole piece changed the order
         in which processes of equal priority ran (fidelity: process-yield).
         """
-        chunks = file_in_chunks(text, scanner.split_script(text))
+        chunks = file_in_chunks(text, scanner.split_script(text) if units is None else units)
         first, *rest = wire.batches_within(chunks, self._line_budget())
         request = wire.file_in_request(first, name=name, keep_going=keep_going, more=bool(rest))
         following = [wire.file_in_more_request(0, run, more=i < len(rest) - 1) for i, run in enumerate(rest)]
