@@ -165,7 +165,7 @@ def open_controller(args: argparse.Namespace, *, session: str | None, record_his
         connection.TRACE = WireTrace(lambda: controller.active.masker if controller.active is not None else None)
     if session is not None:
         controller.use_session(controller.load_session(session))
-    controller.default_token = fallback_token()
+    controller.fallback_token = fallback_token
     try:
         controller.attach(address=args.connect, token=given_token(args.token_file), embedded=args.embedded)
     except BaseException:

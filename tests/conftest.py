@@ -9,6 +9,7 @@ built server image) is shared with the user's own cache, so a machine that ran
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -101,3 +102,16 @@ def run_stui(*args: str, input: str | None = None, timeout: float = 60, env: dic
         input=input, capture_output=True, text=True, timeout=timeout,
         cwd=ROOT, env={**os.environ, **(env or {})}, check=False,
     )
+
+
+@pytest.fixture
+def own_cache(home: Path, server_image: Path) -> Path:
+    """A cache of this test's own that holds the real provisioned gst and a
+    copy of the built server image, to spoil without spoiling anyone else's."""
+    (home / "cache").unlink()
+    cache = home / "cache"
+    cache.mkdir(mode=0o700)
+    (cache / "gst-3.2.5").symlink_to((_REAL_CACHE / "gst-3.2.5").resolve())
+    (cache / "images").mkdir(mode=0o700)
+    shutil.copy2(server_image, cache / "images" / server_image.name)
+    return cache

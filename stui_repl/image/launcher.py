@@ -7,6 +7,9 @@ The token goes to the server on its stdin (never on a command line, where
 `ps` shows it), and stdin stays open: when stui goes away the pipe closes
 and the image quits instead of living on; an image too busy to notice is
 killed by the kernel (see children.py).
+
+The snapshot is code stui runs: it is built 0600 in a private directory and
+used only while nobody else could have changed it (trust.py).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import paths
+from .. import paths, trust
 from ..client.connection import join_address
 from ..errors import ImageUnreachable
 from ..locks import exclusive
@@ -56,13 +59,13 @@ def image_key(install: GstInstall) -> str:
 
 def server_image(install: GstInstall, progress: Progress | None = None) -> Path:
     """The snapshot image with the server loaded, built if missing."""
-    images = paths.cache_dir() / "images"
-    images.mkdir(parents=True, exist_ok=True)
+    images = paths.images_dir()
+    trust.private_dir(images)
     target = images / f"stui-server-{image_key(install)}.im"
-    if target.exists():
+    if trust.stat_of(target, "the server image"):
         return target
     with exclusive(images / ".lock"):
-        if target.exists():
+        if trust.stat_of(target, "the server image"):
             return target
         if progress:
             progress("building the server image (once)")
@@ -79,6 +82,7 @@ def server_image(install: GstInstall, progress: Progress | None = None) -> Path:
             partial.unlink(missing_ok=True)
             detail = _last_line(done.stderr) or _last_line(done.stdout) or f"gst exited with {done.returncode}"
             raise ImageUnreachable(f"could not build the server image: {detail}")
+        os.chmod(partial, 0o600)
         os.replace(partial, target)
         _forget_old_images(images, keep=3)
     return target
