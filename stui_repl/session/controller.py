@@ -198,7 +198,13 @@ class SessionController:
         self._last_ticket = attachment.resume_ticket()
         self._last_image_id = info.image_id if info is not None else None
         self._last_address = None if attachment.embedded else attachment.connection.address
+        attachment.mask_log(self._mask)
         self._new_evaluator()
+
+    def _mask(self, text: str) -> str:
+        """The open session's secrets masked, whichever session is open when the image writes."""
+        active = self.active
+        return active.masker(text) if active is not None else text
 
     def _new_evaluator(self) -> None:
         """An evaluator on the attachment that reports to the current session."""
