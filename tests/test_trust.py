@@ -335,3 +335,12 @@ def test_the_real_provisioned_gst_passes() -> None:
         pytest.skip("gst is not provisioned in the cache")
     assert mode(installed) == 0o700
     assert gst.load_install(installed) is not None
+
+
+def test_the_note_of_defects_told_is_private_too(home: Path) -> None:
+    from stui_repl.client import wire
+    from stui_repl.modes.repl import first_meeting
+
+    info = wire.ServerInfo.from_reply({"dialect": "gst", "version": "GNU Smalltalk 3.2.5", "imageId": "i", "workspace": "w"})
+    assert first_meeting(info) and not first_meeting(info)
+    assert mode(home / "state") == 0o700 and mode(home / "state" / "noted-defects") == 0o600
