@@ -23,10 +23,21 @@ ROOT = Path(__file__).resolve().parents[1]
 _REAL_CACHE = paths.cache_dir()
 
 
+def _private_real_cache() -> None:
+    """The shared cache as stui keeps it, 0700 (an older stui made it 0755):
+    else the first test's stui would say it tightened it, on a stderr that
+    test may read."""
+    for directory in (_REAL_CACHE, _REAL_CACHE / "images", _REAL_CACHE / "logs"):
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        found = directory.stat()
+        if found.st_uid == os.geteuid() and found.st_mode & 0o077:
+            directory.chmod(0o700)
+
+
 @pytest.fixture(scope="session")
 def stui_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("stui-home")
-    _REAL_CACHE.mkdir(parents=True, exist_ok=True)
+    _private_real_cache()
     (home / "cache").symlink_to(_REAL_CACHE)
     return home
 
@@ -41,7 +52,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(autouse=True)
 def _isolated_home(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _REAL_CACHE.mkdir(parents=True, exist_ok=True)
+    _private_real_cache()
     monkeypatch.setenv("STUI_HOME", str(home))
     for variable in ("STUI_TOKEN", "STUI_PASSPHRASE", "STUI_NEW_PASSPHRASE"):
         monkeypatch.delenv(variable, raising=False)

@@ -177,7 +177,7 @@ def test_a_session_backup_others_may_write_is_refused(home: Path, tmp_path: Path
 
 
 @as_root
-def test_session_list_shows_a_refused_session_and_goes_on(home: Path, tmp_path: Path) -> None:
+def test_session_list_shows_a_refused_session_and_delete_removes_it(home: Path, tmp_path: Path) -> None:
     assert run_stui("--session", "mine", "-c", "y := 2").returncode == 0
     path = planted_session(home, "planted", tmp_path / "ran")
     os.chown(path, OTHER, OTHER)
@@ -186,6 +186,9 @@ def test_session_list_shows_a_refused_session_and_goes_on(home: Path, tmp_path: 
     rows = {line.split()[0]: line for line in done.stdout.splitlines() if line.strip()}
     assert f"refused: owned by uid {OTHER}" in rows["planted"]
     assert "saved" in rows["mine"]
+    # Removing it, the fix the refusal names, needs no trust in what it holds.
+    assert run_stui("session", "delete", "planted", "--yes").returncode == 0
+    assert not path.exists()
 
 
 # -- the lock file ---------------------------------------------------------------------------------
