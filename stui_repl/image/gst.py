@@ -613,9 +613,9 @@ def _install_from_manifest(directory: Path, manifest: Mapping[str, object]) -> G
 def load_install(directory: Path) -> GstInstall | None:
     """The provisioned install in ``directory`` if it is complete, else None;
     errors.Untrusted if someone else could have changed it."""
-    if not trust.private_dir(directory, create=False):
-        return None
     try:
+        if not trust.private_dir(directory, create=False):
+            return None
         data = trust.read(directory / MANIFEST, "the manifest of the provisioned gst")
         if data is None:
             return None
