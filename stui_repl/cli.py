@@ -38,7 +38,8 @@ modes:
   stui config [--example|--path]  the settings and where each comes from; a documented file
 
 exit status: 0 success, 1 Smalltalk error (or an internal one), 2 usage error,
-  3 no image reachable, 130 interrupted.
+  3 no image reachable, 4 a file others could have written (man stui: SECURITY),
+  130 interrupted.
 environment: STUI_HOME, STUI_GST, STUI_TOKEN, STUI_PASSPHRASE, STUI_NEW_PASSPHRASE, NO_COLOR,
   PAGER, LESS, VISUAL, EDITOR, XDG_CONFIG_HOME, XDG_STATE_HOME, XDG_CACHE_HOME.
 """
@@ -165,7 +166,7 @@ def open_controller(args: argparse.Namespace, *, session: str | None, record_his
         connection.TRACE = WireTrace(lambda: controller.active.masker if controller.active is not None else None)
     if session is not None:
         controller.use_session(controller.load_session(session))
-    controller.default_token = fallback_token()
+    controller.fallback_token = fallback_token
     try:
         controller.attach(address=args.connect, token=given_token(args.token_file), embedded=args.embedded)
     except BaseException:

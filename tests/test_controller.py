@@ -71,10 +71,14 @@ class FakeProcess:
 class FakeImage:
     process: FakeProcess = field(default_factory=FakeProcess)
     stopped_with: float | None = None
+    scrub: Any = None
 
     def stop(self, timeout: float = 3.0) -> None:
         self.stopped_with = timeout
         self.process.alive = False
+
+    def mask_log(self, scrub: Any) -> None:
+        self.scrub = scrub
 
 
 class Opener:
@@ -129,6 +133,18 @@ def test_a_session_comes_back_into_the_image_it_attaches_to() -> None:
     assert report is not None and report.restored == ["x"]
     sent = attachment.connection.sent  # type: ignore[attr-defined]
     assert sent[0]["op"] == "script" and sent[0]["units"][0]["code"] == "x := 7"
+
+
+def test_the_embedded_images_log_masks_the_secrets_of_whichever_session_is_open() -> None:
+    attachment = embedded()
+    controller = controller_with(Opener(attachment))
+    controller.attach()
+    scrub = attachment.image.scrub  # type: ignore[union-attr]
+    assert scrub("pw hunter2") == "pw hunter2"
+    controller.use_session(controller.load_session("work"))
+    assert controller.active is not None
+    controller.active.masker.add("hunter2")
+    assert scrub("pw hunter2") == "pw ********"
 
 
 def test_an_address_from_the_command_line_is_remembered_with_its_token_sealed() -> None:

@@ -359,6 +359,7 @@ def test_what_is_not_a_script_is_a_usage_error(args, message):
 def test_a_binary_token_file_is_a_usage_error(tmp_path):
     token = tmp_path / "token"
     token.write_bytes(bytes(range(256)))
+    token.chmod(0o600)  # else refused before it is read: others may read it
     done = run_stui("--connect", "127.0.0.1:9", "--token-file", str(token), "-c", "1")
     assert done.returncode == 2 and done.stderr == f"stui: the token file {token} is not text: a token is one line of text\n"
 

@@ -24,7 +24,7 @@ from typing import Any
 from ..client import scanner, wire
 from ..client.evaluator import Evaluator
 from ..client.wire import EvalResult, RemoteError, ServerInfo
-from ..errors import StuiError
+from ..errors import StuiError, Untrusted
 from ..settings import Settings
 from .model import STORE_CHARS, ImageSeen, MergeNote, RecentConnection, Session, Variable, shorten
 from .store import SessionFile, now
@@ -133,6 +133,8 @@ class ActiveSession:
                 continue
             try:
                 plaintext = self.vault.decrypt(variable.sealed, session=self.name, field=secret_field(variable.name))
+            except Untrusted:
+                raise  # a key file someone else could have written: refuse, do not limp on
             except StuiError as exc:
                 self.locked[variable.name] = str(exc)
                 notes.append(f"secret {variable.name} is locked: {exc}")
@@ -140,8 +142,6 @@ class ActiveSession:
             self.plaintexts[variable.name] = plaintext
             self.masker.add(plaintext)
             self.locked.pop(variable.name, None)
-        if self._vault is not None:
-            notes.extend(self._vault.warnings)
         return notes
 
     def set_secret(self, evaluator: Evaluator, name: str, plaintext: str) -> None:
