@@ -266,7 +266,7 @@ def test_the_token_file_stui_serve_makes_is_private(home: Path) -> None:
         assert serving.stdout is not None and serving.stdout.readline().strip()
     finally:
         serving.terminate()
-        serving.wait(10)
+        serving.wait(60)
     assert mode(home / "config") == 0o700 and mode(home / "config" / "token") == 0o600
 
 
