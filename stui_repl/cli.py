@@ -170,7 +170,7 @@ def open_controller(args: argparse.Namespace, *, session: str | None, record_his
     try:
         controller.attach(address=args.connect, token=given_token(args.token_file), embedded=args.embedded)
     except BaseException:
-        controller.close()
+        _close_after_failure(controller)
         raise
     return controller
 
@@ -217,13 +217,22 @@ def _closing(controller: Any) -> Iterator[None]:
     try:
         yield
     except Terminated:
-        controller.close(quick=True)
+        _close_after_failure(controller, quick=True)
         raise
     except BaseException:
-        controller.close()
+        _close_after_failure(controller)
         raise
     else:
-        controller.close()
+        controller.close()  # a save that fails raises: stui exits non-zero
+
+
+def _close_after_failure(controller: Any, *, quick: bool = False) -> None:
+    """Close while something else ends stui: a failed save is told, and the
+    first failure keeps deciding the exit status."""
+    try:
+        controller.close(quick=quick)
+    except StuiError as exc:
+        controller.notify(str(exc))
 
 
 def _raise_terminated(signum: int, _frame: object) -> None:

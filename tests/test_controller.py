@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from stui_repl.client import wire
-from stui_repl.errors import ImageUnreachable
+from stui_repl.errors import ImageUnreachable, StuiError
 from stui_repl.image.attachment import Attachment
 from stui_repl.image.supervisor import CONNECTED, Supervisor
 from stui_repl.session.controller import SessionController
@@ -279,6 +279,45 @@ def test_switching_to_an_unreachable_session_stays_where_it_was(home) -> None:
         controller.switch("far")
     assert controller.active is not None and controller.active.name == "near"
     assert controller.attachment is old
+
+
+# -- saving ---------------------------------------------------------------------------
+
+
+def failing_save(controller: SessionController, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert controller.active is not None
+
+    def full(*args: Any, **kwargs: Any) -> Any:
+        raise StuiError("cannot save session work: No space left on device")
+
+    monkeypatch.setattr(controller.active.file, "save", full)
+
+
+def test_a_save_that_fails_on_closing_lets_the_image_go_and_then_says_so(home, monkeypatch) -> None:
+    image = embedded()
+    controller = controller_with(Opener(image))
+    session_with_variable(controller)
+    controller.attach()
+    failing_save(controller, monkeypatch)
+    with pytest.raises(StuiError, match="^cannot save session work: No space left on device$"):
+        controller.close()
+    assert image.image.stopped_with is not None and controller.attachment is None  # type: ignore[union-attr]
+
+
+def test_an_autosave_that_fails_is_told_and_tried_again_after_the_interval(home, monkeypatch) -> None:
+    heard: list[str] = []
+    controller = controller_with(Opener(embedded()), notify=heard.append)
+    session_with_variable(controller)
+    controller.attach()
+    active = controller.active
+    assert active is not None
+    active.settings.session["autosave"] = 30
+    active.dirty, active.last_save = True, 0.0
+    failing_save(controller, monkeypatch)
+    controller.autosave()
+    controller.autosave()  # not due again yet: one notice, not one per input
+    assert heard == ["cannot save session work: No space left on device; trying again in 30 s"]
+    assert active.dirty
 
 
 # -- the supervisor ------------------------------------------------------------------

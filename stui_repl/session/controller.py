@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -341,8 +342,13 @@ class SessionController:
             self.notify(note.text)
 
     def autosave(self) -> None:
+        """Save when it is time; a failure (a full disk) is told, and tried again after the interval."""
         if self.active is not None and self.active.dirty and self.active.autosave_due():
-            self.save()
+            try:
+                self.save()
+            except StuiError as exc:
+                self.active.last_save = time.monotonic()
+                self.notify(f"{exc}; trying again in {self.settings['autosave']} s")
 
     @_one_at_a_time
     def switch(self, name: str, *, create: bool = False) -> RestoreReport | None:
@@ -439,13 +445,11 @@ class SessionController:
     def close(self, *, quick: bool = False) -> None:
         """Save and let go of the image (stopping it when it is ours).
         `quick` saves what stui knows without asking the image, which may be
-        busy: for stopping on a signal."""
+        busy: for stopping on a signal. A save that fails raises its
+        StuiError once the image is let go, so that stui exits non-zero."""
         try:
             if self.active is not None:
-                try:
-                    self.save(refresh=not quick)
-                except StuiError as exc:
-                    self.notify(f"could not save session {self.active.name}: {exc}")
+                self.save(refresh=not quick)
         finally:
             if self.attachment is not None:
                 self.attachment.close()

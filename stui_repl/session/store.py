@@ -18,6 +18,7 @@ stui processes on one session lose nothing (session_model.merge decides).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from contextlib import AbstractContextManager
@@ -199,17 +200,24 @@ class SessionStore:
             for stale in self.directory.glob(pattern):
                 stale.unlink(missing_ok=True)
         temporary = self.directory / f".{name}.toml.tmp-{os.getpid()}"
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as handle:  # a buffered write retries short writes, and raises when it cannot
-            handle.write(text.encode("utf-8"))
-            handle.flush()
-            os.fsync(handle.fileno())
-        if path.exists():
-            staged_backup = self.directory / f".{name}.toml.bak-{os.getpid()}"
-            staged_backup.unlink(missing_ok=True)
-            os.link(path, staged_backup)
-            os.replace(staged_backup, self.backup_path(name))
-        os.replace(temporary, path)
+        staged_backup = self.directory / f".{name}.toml.bak-{os.getpid()}"
+        try:
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as handle:  # a buffered write retries short writes, and raises when it cannot
+                handle.write(text.encode("utf-8"))
+                handle.flush()
+                os.fsync(handle.fileno())
+            if path.exists():
+                staged_backup.unlink(missing_ok=True)
+                os.link(path, staged_backup)
+                os.replace(staged_backup, self.backup_path(name))
+            os.replace(temporary, path)
+        except BaseException:
+            # A full disk: what was half written would only take more room.
+            for leftover in (temporary, staged_backup):
+                with contextlib.suppress(OSError):
+                    leftover.unlink(missing_ok=True)
+            raise
         _fsync_directory(self.directory)
 
     def delete(self, name: str) -> None:
