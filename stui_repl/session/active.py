@@ -257,6 +257,14 @@ class ActiveSession:
                 self.session.variables[name] = _updated(known, store, value)
                 self.dirty = True
 
+    def _keep_pending(self) -> None:
+        """What scripts assigned that no refresh described (the image died, or
+        stui is stopping on a signal): kept by the statement that assigned it,
+        since that is all there is to re-create it from."""
+        pending, self._pending = self._pending, {}
+        for name, source in pending.items():
+            self.note_bindings([{"name": name}], source)
+
     def unset(self, evaluator: Evaluator, name: str) -> bool:
         in_image = evaluator.remove_variable(name)
         in_file = self.session.forget_variable(name)
@@ -356,6 +364,7 @@ class ActiveSession:
                 self.refresh(evaluator)
             except (StuiError, OSError):
                 pass  # an unreachable image must not stop the file being saved
+        self._keep_pending()
         merged, notes = self.file.save(self.session, history_limit=self.settings["history_limit"])
         self.session = merged
         self.last_save = time.monotonic()
