@@ -44,6 +44,11 @@ class ConnectionLost(ImageUnreachable):
     """The image went away while we were talking to it."""
 
 
+class ReplyTimeout(ConnectionLost):
+    """No reply came in the time allowed: the image may be busy rather than
+    gone, which a caller that set the time limit can tell apart."""
+
+
 class Terminated(BaseException):
     """stui was told to stop by a signal (SIGTERM, SIGHUP). A BaseException,
     so that nothing on the way mistakes it for a failure to handle: it

@@ -116,6 +116,11 @@ PREFERENCES: tuple[Preference, ...] = (
     Preference("pager", "auto", "auto shows a result taller than the screen through $PAGER (else less, with LESS=-R unless set); off never", choices=("auto", "off")),
     Preference("history_limit", 10_000, "inputs kept in the session's history", minimum=0),
     Preference("autosave", 30, "seconds between automatic saves of the session (0: only on exit and :session save)", minimum=0),
+    Preference(
+        "restore_timeout", 10,
+        "seconds each variable may take to be re-created when a session is opened (one that takes longer is stopped and skipped)",
+        minimum=1,
+    ),
     Preference("heartbeat", 5, "seconds between pings of an idle image, to notice a lost one (0: no pings)", minimum=0),
     Preference("heartbeat_timeout", 10, "seconds an image may take to answer a ping or an interrupt", minimum=1),
     Preference("reconnect_give_up", 120, "seconds to keep trying to reconnect before giving up", minimum=0),

@@ -41,13 +41,23 @@ class FakeConnection:
     events: list[wire.Event] = field(default_factory=list)
 
     def request(self, message: dict[str, Any], *, timeout: float | None = None) -> dict[str, Any]:
+        return self.wait(self.send(message))
+
+    def send(self, message: dict[str, Any]) -> int:
         self.sent.append(message)
+        return len(self.sent)
+
+    def wait(self, request_id: int, *, timeout: float | None = None, deadline: float | None = None) -> dict[str, Any]:
+        message = self.sent[request_id - 1]
         if message["op"] == "script":  # one compile ran them all: one result, as an event
-            self.on_event(wire.Event("result", len(self.sent), result={"ok": True, "statements": len(message["units"])}))
+            self.on_event(wire.Event("result", request_id, result={"ok": True, "statements": len(message["units"])}))
             return {"ok": True, "results": 1}
         if message["op"] == "bindings":
             return {"ok": True, "bindings": []}
         return {"ok": True}
+
+    def discard(self, request_id: int) -> None:
+        pass
 
     def close(self) -> None:
         self.closed = True

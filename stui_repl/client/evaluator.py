@@ -16,10 +16,12 @@ happen. Three ways to evaluate:
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ..errors import ReplyTimeout
 from . import scanner, wire
 from .connection import Connection
 
@@ -334,18 +336,62 @@ class Evaluator:
         reply = self.connection.request(wire.secret_request(name, plaintext))
         return None if reply.get("ok") else wire.RemoteError.from_wire(reply.get("error"))
 
-    def replay(self, units: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    def replay(
+        self, units: list[dict[str, Any]], *, keep_going: bool = False, limit: float | None = None, patience: float = 10.0
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """Run statements quietly, one compile for a run of them (restoring a
-        workspace); answer the request's reply and its statements' results."""
+        workspace); answer the request's reply and its statements' results.
+
+        A statement still running `limit` seconds after the last result came
+        is interrupted, and its result says `timedOut`; under `keep_going`
+        the rest go on. An image that does not stop within `patience`
+        seconds of the interrupt raises ReplyTimeout.
+        """
         results: list[dict[str, Any]] = []
-        self._results = lambda event: results.append(event.result or {})
+        progress = time.monotonic()
+        stopping: float | None = None  # when an interrupt was sent that has not yet shown as a result
+        interrupts: list[int] = []
+
+        def on_result(event: wire.Event) -> None:
+            nonlocal progress, stopping
+            result = dict(event.result or {})
+            if stopping is not None and (result.get("error") or {}).get("kind") == "interrupted":
+                result["timedOut"] = True
+                stopping = None
+            results.append(result)
+            progress = time.monotonic()
+
+        self._results = on_result
         shown, self.on_event = self.on_event, None  # what re-creating a variable prints is not news
         try:
-            reply = self.connection.request(wire.script_request(units, print_value=False))
+            request_id = self.connection.send(wire.script_request(units, print_value=False, keep_going=keep_going))
+            if limit is None:
+                return self.connection.wait(request_id), results
+
+            def deadline() -> float:
+                return stopping + patience if stopping is not None else progress + limit
+
+            while True:
+                try:
+                    return self.connection.wait(request_id, deadline=deadline), results
+                except ReplyTimeout:
+                    if stopping is not None:
+                        raise
+                    interrupts.append(self.connection.send(wire.interrupt_request()))
+                    stopping = time.monotonic()
         finally:
             self._results = None
             self.on_event = shown
-        return reply, results
+            for interrupt_id in interrupts:
+                self.connection.discard(interrupt_id)
+
+    def request_room(self) -> int:
+        """The longest request line the image takes (hello's maxLine), less room for the id."""
+        info = self.connection.info
+        return (info.max_line if info is not None else wire.DEFAULT_MAX_LINE) - 64
+
+    def fits(self, request: dict[str, Any]) -> bool:
+        return len(wire.encode(request)) <= self.request_room()
 
     def settle(self, *, on_interrupt: Callable[[], None] | None = None) -> None:
         """End a program as gst does: what its processes print meanwhile
