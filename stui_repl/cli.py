@@ -37,7 +37,7 @@ modes:
   stui key rotate            re-encrypt every session's secrets with a new key
   stui config [--example|--path]  the settings and where each comes from; a documented file
 
-exit status: 0 success, 1 Smalltalk error (or an internal one), 2 usage error,
+exit status: 0 success, 1 Smalltalk error (or an unsaved session, or an internal error), 2 usage error,
   3 no image reachable, 4 a file others could have written (man stui: SECURITY),
   130 interrupted.
 environment: STUI_HOME, STUI_GST, STUI_TOKEN, STUI_PASSPHRASE, STUI_NEW_PASSPHRASE, NO_COLOR,
