@@ -573,6 +573,12 @@ def test_unterminated_declaration_is_malformed() -> None:
         ("", ()),
         ("x := [ 1", ("x",)),
         ("x ifTrue: [ y := 1 ] ifFalse: [:e | e := 2. f := 3 ]", ("y", "f")),
+        # Reserved words are never variables: assigning one is gst's compile
+        # error to report (the server refuses to declare them).
+        ("self := 3", ()),
+        ("nil := 3. y := nil", ("y",)),
+        ("[ thisContext := 1. true := false. x := super ] value", ("x",)),
+        ("selfish := 1", ("selfish",)),
     ],
 )
 def test_assigned_names(code: str, expected: tuple[str, ...]) -> None:
@@ -594,6 +600,8 @@ def test_assigned_names(code: str, expected: tuple[str, ...]) -> None:
         "x := {y := 1. z := 2}",
         "Smalltalk.Foo := 3",
         "[:a | [:b | a := b. c := a ] value: 1 ] value: 2",
+        "self := 3",
+        "[ false := true. x := 1 ] value",
     ],
 )
 def test_split_script_names_agree_with_assigned_names(code: str) -> None:
@@ -806,3 +814,11 @@ def test_random_input_never_raises_and_positions_point_at_the_code() -> None:
             assert text.startswith(unit.code, starts[unit.line - 1] + unit.column - 1), (text, unit)
             if unit.kind == "statement":
                 assert unit.names == assigned_names(unit.code), (text, unit)
+
+
+@pytest.mark.parametrize("name", ["self", "super", "nil", "true", "false", "thisContext", "1x", "a b", ""])
+def test_reserved_words_and_non_identifiers_are_no_variable_names(name: str) -> None:
+    from stui_repl.client.scanner import is_identifier
+
+    assert not is_identifier(name)
+    assert is_identifier("selfish") and is_identifier("_x1")

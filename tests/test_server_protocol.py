@@ -139,6 +139,128 @@ def test_bad_field_types_are_malformed(client):
     assert client.request({"id": 3, "op": "eval", "code": "3 + 4"})["value"] == "7"
 
 
+RESERVED_WORDS = ["self", "super", "nil", "true", "false", "thisContext"]
+NOT_IDENTIFIERS = ["", "1x", "a b", "a:", "a-b", "Smalltalk.Foo", "caf\u00e9"]
+
+
+@pytest.mark.parametrize("name", RESERVED_WORDS + NOT_IDENTIFIERS)
+def test_bindings_refuse_names_that_are_not_variable_names(client, name):
+    """Regression: `bindings` declared `self` and `nil` as workspace
+    variables, which then showed up in every listing and session."""
+    requests = [
+        {"op": "bindings", "action": "declare", "names": ["ok", name]},
+        {"op": "bindings", "action": "remove", "names": [name]},
+        {"op": "bindings", "names": [name]},
+        {"op": "bindings", "action": "secret", "name": name, "value": "hunter2"},
+        {"op": "eval", "code": "3", "declare": [name]},
+        {"op": "inspect", "code": "3", "declare": [name]},
+        {"op": "script", "units": [{"code": "3", "declare": [name]}]},
+    ]
+    field = {"bindings": "names", "eval": "declare", "inspect": "declare", "script": "declare"}
+    for number, request in enumerate(requests, 1):
+        reply = client.request({"id": number, **request})
+        assert reply["ok"] is False, (request, reply)
+        assert reply["error"]["kind"] == "malformed", (request, reply)
+        message = reply["error"]["message"]
+        expected_field = "name" if request.get("action") == "secret" else field[request["op"]]
+        assert message.startswith(f"{expected_field}: "), message
+        why = "is a reserved word" if name in RESERVED_WORDS else "is not a variable name"
+        assert why in message, message
+        assert "hunter2" not in json.dumps(reply)
+    listed = [b["name"] for b in client.request({"id": 99, "op": "bindings"})["bindings"]]
+    assert listed == [], "a refused request must declare nothing, not even its good names"
+
+
+def test_a_request_needs_an_id_and_an_op(client):
+    for bad_id in ({"op": "ping"}, {"id": None, "op": "ping"}, {"id": 1.5, "op": "ping"},
+                   {"id": True, "op": "ping"}, {"id": [1], "op": "ping"}, {"id": {}, "op": "ping"}):
+        reply = client.request(bad_id)
+        assert reply == {"id": None, "ok": False, "error": {
+            "kind": "malformed", "message": "a request needs an id: an integer or a string"}}, bad_id
+    for bad_op in ({"id": 7}, {"id": 7, "op": 7}, {"id": 7, "op": None}, {"id": 7, "op": ["ping"]}):
+        reply = client.request(bad_op)
+        assert reply == {"id": 7, "ok": False, "error": {"kind": "malformed", "message": "op must be a string"}}, bad_op
+    assert client.request({"id": "s", "op": "ping"})["ok"] is True
+
+
+# Every field of every op, of the wrong kind: each gets its own message.
+MALFORMED = [
+    ({"op": "eval"}, "code must be a string"),
+    ({"op": "eval", "code": 3}, "code must be a string"),
+    ({"op": "eval", "code": "3", "declare": "x"}, "declare must be an array of strings"),
+    ({"op": "eval", "code": "3", "declare": [1]}, "declare must be an array of strings"),
+    ({"op": "eval", "code": "3", "line": 0}, "line must be a positive integer (at most 1073741823)"),
+    ({"op": "eval", "code": "3", "line": "2"}, "line must be a positive integer (at most 1073741823)"),
+    ({"op": "eval", "code": "3", "line": 2**70}, "line must be a positive integer (at most 1073741823)"),
+    ({"op": "eval", "code": "3", "mode": "x"}, "mode must be statements or fileIn, not 'x'"),
+    ({"op": "eval", "code": "3", "mode": 1}, "mode must be a string"),
+    ({"op": "eval", "code": "3", "print": "no"}, "print must be true or false"),
+    ({"op": "eval", "code": "3", "bindings": 1}, "bindings must be true or false"),
+    ({"op": "eval", "code": "3", "defined": "yes"}, "defined must be true or false"),
+    ({"op": "eval", "code": "3", "batch": 7}, "batch must be a string"),
+    ({"op": "inspect", "code": ["3"]}, "code must be a string"),
+    ({"op": "script"}, "units must be an array of objects"),
+    ({"op": "script", "units": [3]}, "units must be an array of objects"),
+    ({"op": "script", "units": [{"code": 3}]}, "code must be a string"),
+    ({"op": "script", "units": [{"code": "3", "line": -1}]}, "line must be a positive integer (at most 1073741823)"),
+    ({"op": "script", "units": [], "keepGoing": "yes"}, "keepGoing must be true or false"),
+    ({"op": "script", "units": [], "print": 0}, "print must be true or false"),
+    ({"op": "script", "units": [], "batch": False}, "batch must be a string"),
+    ({"op": "fileIn"}, "chunks must be an array of strings"),
+    ({"op": "fileIn", "chunks": "3"}, "chunks must be an array of strings"),
+    ({"op": "fileIn", "chunks": ["3"], "name": 5}, "name must be a string"),
+    ({"op": "fileIn", "chunks": ["3"], "line": 0}, "line must be a positive integer (at most 1073741823)"),
+    ({"op": "fileIn", "chunks": ["3"], "keepGoing": 1}, "keepGoing must be true or false"),
+    ({"op": "complete", "prefix": 5}, "prefix must be a string"),
+    ({"op": "complete", "kind": "class"}, "kind must be name or selector, not 'class'"),
+    ({"op": "complete", "limit": -1}, "limit must be an integer, 0 or more"),
+    ({"op": "complete", "limit": 1.5}, "limit must be an integer, 0 or more"),
+    ({"op": "complete", "limit": "10"}, "limit must be an integer, 0 or more"),
+    ({"op": "bindings", "action": 5}, "action must be a string"),
+    ({"op": "bindings", "action": "rename"}, "action must be list, remove, declare or secret, not 'rename'"),
+    ({"op": "bindings", "names": "x"}, "names must be an array of strings"),
+    ({"op": "bindings", "action": "secret", "name": "x"}, "a secret needs a string name and a string value"),
+    ({"op": "bindings", "action": "secret", "name": 1, "value": "v"}, "a secret needs a string name and a string value"),
+    ({"op": "hello", "protocol": 2, "token": "x"}, "already authenticated"),
+]
+
+
+@pytest.mark.parametrize("request_, message", MALFORMED, ids=[f"{r['op']}-{m[:30]}" for r, m in MALFORMED])
+def test_every_malformed_request_gets_a_specific_error(client, request_, message):
+    """Regression: `complete` with limit -1 answered an internal error (and
+    a string limit a doesNotUnderstand), `print: "no"` printed, `line: 0`
+    was taken. Nothing runs and the connection lives on."""
+    reply = client.request({"id": 41, **request_})
+    assert reply == {"id": 41, "ok": False, "error": {"kind": "malformed", "message": message}}
+    assert client.request({"id": 42, "op": "eval", "code": "3 + 4"})["value"] == "7"
+
+
+def test_optional_fields_may_be_null(client):
+    reply = client.request({"id": 1, "op": "eval", "code": "3 + 4", "declare": None, "line": None,
+                            "mode": None, "print": None, "batch": None})
+    assert reply["value"] == "7"
+    assert client.request({"id": 2, "op": "complete", "prefix": "Transcr", "limit": None, "kind": None})["candidates"]
+    assert client.request({"id": 3, "op": "complete", "prefix": "Transcr", "limit": 0})["candidates"] == []
+
+
+@pytest.mark.parametrize("hello, kind, message", [
+    ({"op": "eval", "code": "3"}, "unauthenticated", "the first request must be hello with the token"),
+    ({"op": "hello", "protocol": 2}, "malformed", "hello needs the token, a string"),
+    ({"op": "hello", "protocol": 2, "token": 12345678901234567890}, "malformed", "hello needs the token, a string"),
+    ({"op": "hello", "protocol": 1, "token": "TOKEN"}, "malformed", "this server speaks protocol 2 only"),
+    ({"op": "hello", "protocol": 2, "token": "TOKEN", "client": 5}, "malformed", "client must be a string"),
+    ({"op": "hello", "protocol": 2, "token": "wrong-token-of-the-same-size!!!!"}, "bad-token", "the token does not match"),
+    ({"id": 1.5, "op": "hello", "protocol": 2, "token": "TOKEN"}, "malformed", "a request needs an id: an integer or a string"),
+])
+def test_anything_but_a_good_hello_closes_the_connection(shared_image, hello, kind, message):
+    raw = RawClient(shared_image.port)
+    request = {"id": 1, **{k: (shared_image.token if v == "TOKEN" else v) for k, v in hello.items()}}
+    reply = raw.request(request)
+    assert reply["ok"] is False and reply["error"] == {"kind": kind, "message": message}
+    assert raw.is_closed_by_server()
+    raw.close()
+
+
 def test_an_unknown_op_is_named(client):
     reply = client.request({"id": "abc", "op": "frobnicate"})
     assert reply == {"id": "abc", "ok": False, "error": {"kind": "unknown-op", "message": "unknown op: 'frobnicate'"}}
@@ -155,6 +277,56 @@ def test_an_over_long_line_is_refused_and_the_server_survives(shared_image):
     assert other.hello(shared_image.token)["ok"]
     assert other.request({"id": 2, "op": "eval", "code": "3 + 4"})["value"] == "7"
     other.close()
+
+
+def test_a_client_that_does_not_read_holds_back_only_itself(shared_image):
+    """Regression: the server wrote with a blocking write(2), so a client
+    that stopped reading (its output piling up in the kernel) stopped the
+    whole image, and every other client waited for good."""
+    import fcntl
+    import termios
+
+    greedy = socket.socket()
+    greedy.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    greedy.connect(("127.0.0.1", shared_image.port))
+    greedy.sendall(json.dumps({"id": 0, "op": "hello", "protocol": 2, "token": shared_image.token}).encode() + b"\n")
+    # A forked process leaves a partial line waiting, for the clock to send.
+    greedy.sendall(json.dumps({"id": 1, "op": "eval", "code":
+                               "[[stderr nextPutAll: 'y'. (Delay forMilliseconds: 5) wait] repeat] fork. "
+                               "1 to: 2000000 do: [:i | Transcript showCr: 'output that nobody reads']"}).encode() + b"\n")
+
+    def waiting() -> int:
+        return int.from_bytes(fcntl.ioctl(greedy, termios.FIONREAD, b"\0\0\0\0"), "little")
+
+    def unsent() -> int:
+        """What the server's socket to the greedy client holds, unsent (/proc/net/tcp's tx_queue)."""
+        ours = f"{greedy.getsockname()[1]:04X}"
+        with open("/proc/net/tcp") as table:
+            for row in table.readlines()[1:]:
+                fields = row.split()
+                if fields[1].endswith(f":{shared_image.port:04X}") and fields[2].endswith(f":{ours}"):
+                    return int(fields[4].split(":")[0], 16)
+        return 0
+
+    wait_for(lambda: waiting() > 2048, "the output piles up in the greedy client's socket")
+    sizes = [-1]
+
+    def stuck() -> bool:
+        """The server's buffer behind it is full: what it holds stopped growing."""
+        sizes.append(unsent())
+        time.sleep(0.3)
+        return sizes[-1] > 0 and sizes[-1] == sizes[-2]
+
+    if os.path.exists("/proc/net/tcp"):
+        wait_for(stuck, "the server's socket to the greedy client is full")
+    other = Connection.open(shared_image.host, shared_image.port, shared_image.token, timeout=60)
+    assert other.request({"op": "eval", "code": "3 + 4"}, timeout=60)["value"] == "7"
+    # The clock still runs: it stops runaway recursion (it once waited to
+    # send the greedy client's output, and stood still with it).
+    runaway = other.request({"op": "eval", "code": "[:f | f value: f] value: [:f | f value: f]"}, timeout=120)
+    assert runaway["error"]["kind"] == "recursion"
+    other.close()
+    greedy.close()
 
 
 def test_a_client_vanishing_mid_request_does_not_hurt_the_server(shared_image):
@@ -241,7 +413,9 @@ def test_bindings_list_declare_and_remove(client):
     client.request({"id": 1, "op": "eval", "code": "b := 2. a := 1", "declare": ["b", "a"]})
     names = [b["name"] for b in client.request({"id": 2, "op": "bindings"})["bindings"]]
     assert names == ["a", "b"]
-    assert client.request({"id": 3, "op": "bindings", "action": "declare", "names": ["c", "1bad"]})["declared"] == ["c"]
+    refused = client.request({"id": 3, "op": "bindings", "action": "declare", "names": ["c", "1bad"]})
+    assert refused["error"] == {"kind": "malformed", "message": "names: '1bad' is not a variable name"}
+    assert client.request({"id": 6, "op": "bindings", "action": "declare", "names": ["c"]})["declared"] == ["c"]
     assert client.request({"id": 4, "op": "eval", "code": "c"})["value"] == "nil"
     assert client.request({"id": 5, "op": "bindings", "action": "remove", "names": ["a", "zz"]})["removed"] == ["a"]
 
@@ -316,6 +490,15 @@ def test_runaway_recursion_is_stopped_and_the_image_lives_on(client):
                             "declare": ["kept", "b"]})
     assert reply["ok"] is False and reply["error"]["kind"] == "recursion"
     assert client.request({"id": 2, "op": "eval", "code": "kept * 6"})["value"] == "42"
+
+
+def test_runaway_recursion_in_a_forked_process_is_stopped_and_reported(client):
+    reply = client.request({"id": 1, "op": "eval", "code": "[[:f | f value: f] value: [:f | f value: f]] fork. 3"})
+    assert reply["ok"] is True and reply["value"] == "3"
+    errors = client.errors()
+    assert [e["kind"] for e in errors] == ["recursion"], client.events
+    assert "stack depth exceeded" in errors[0]["message"]
+    assert client.request({"id": 2, "op": "eval", "code": "3 + 4"})["value"] == "7"
 
 
 def test_interrupt_reaches_a_deep_recursion(client):

@@ -119,6 +119,9 @@ class Token(NamedTuple):
 # --- lexical building blocks ---------------------------------------------
 
 _ID = r"[A-Za-z_][A-Za-z0-9_]*+"
+# Names code reads but never assigns: never workspace variables (the server
+# refuses to declare them; assigning one is gst's compile error to report).
+RESERVED_WORDS = frozenset(("self", "super", "nil", "true", "false", "thisContext"))
 _QID = rf"{_ID}(?:\.{_ID})*+"  # Smalltalk.Foo: a dot between letters
 _STR = r"'[^']*+(?:''[^']*+)*+'"
 _CMT = r'"[^"]*+"'
@@ -369,7 +372,7 @@ def _scan(text: str) -> tuple[list[Unit], bool]:
                     name = f.group(2)
                     units.append(Unit(
                         "statement", code, line, cs - line_starts[line - 1] + 1,
-                        (name,) if name and "." not in name else ()))
+                        (name,) if name and "." not in name and name not in RESERVED_WORDS else ()))
             if f is not None:
                 pos = f.end()
                 if pos >= n:
@@ -397,6 +400,7 @@ def _scan(text: str) -> tuple[list[Unit], bool]:
                     start = p
                 name = m.group(_NAME)
                 if (name not in names and "." not in name and not literal
+                        and name not in RESERVED_WORDS
                         and not any(name in scope for scope in scopes)):
                     names.append(name)
             elif k == _PERIOD:
@@ -559,7 +563,7 @@ def assigned_names(code: str) -> tuple[str, ...]:
         i += 1
         if kind == "ident":
             if (i < n and toks[i][0] == "assign" and text not in found
-                    and "." not in text
+                    and "." not in text and text not in RESERVED_WORDS
                     and not any(text in scope for scope in scopes)):
                 found.append(text)
         elif kind == "open":
@@ -601,7 +605,7 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 def is_identifier(name: str) -> bool:
     """Can `name` be a workspace variable?"""
-    return bool(_IDENTIFIER.fullmatch(name))
+    return bool(_IDENTIFIER.fullmatch(name)) and name not in RESERVED_WORDS
 
 
 def completion_context(text_before_cursor: str) -> tuple[str, str]:

@@ -199,12 +199,15 @@ def launch(
     progress: Progress | None = None,
     timeout: float = 30.0,
     lease: float | None = None,
+    settings: dict[str, object] | None = None,
 ) -> RunningImage:
     """Start a gst image running the server and wait until it listens.
 
     `lease` is how many seconds the server keeps the workspace of a client
     whose connection closed, for it to resume (None: the server's default;
-    0: released at once).
+    0: released at once). `settings` adds other settings of the server's
+    configuration line (docs/protocol.md, *Starting a server*), such as
+    `helloTimeout`.
     """
     try:
         install = install or ensure_gst(progress=progress)
@@ -214,7 +217,7 @@ def launch(
     token = token or os.urandom(16).hex()
     for attempt in range(1, START_ATTEMPTS + 1):
         try:
-            return _start(install, image, host, port, token, timeout, lease)
+            return _start(install, image, host, port, token, timeout, lease, settings)
         except _StartCrashed as crash:
             if attempt == START_ATTEMPTS:
                 raise ImageUnreachable(f"the image did not start: {crash}") from None
@@ -223,6 +226,7 @@ def launch(
 
 def _start(
     install: GstInstall, image: Path, host: str, port: int, token: str, timeout: float, lease: float | None = None,
+    extra: dict[str, object] | None = None,
 ) -> RunningImage:
     trust.private_dir(paths.logs_dir(), create=False)  # made when there is a first line to keep
     try:
@@ -238,7 +242,7 @@ def _start(
         raise ImageUnreachable(f"could not start gst: {exc}") from None
     assert process.stdin is not None and process.stdout is not None and process.stderr is not None
     log = ImageLog(process.stderr, token)
-    settings: dict[str, object] = {"host": host, "port": port, "token": token}
+    settings: dict[str, object] = {**(extra or {}), "host": host, "port": port, "token": token}
     if lease is not None:
         settings["lease"] = int(lease) if float(lease).is_integer() else lease
     try:
