@@ -15,7 +15,6 @@ import os
 import signal
 import sys
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
@@ -38,8 +37,9 @@ modes:
   stui key rotate            re-encrypt every session's secrets with a new key
   stui config [--example|--path]  the settings and where each comes from; a documented file
 
-exit status: 0 success, 1 Smalltalk error (or an internal one), 2 usage error,
-  3 no image reachable, 130 interrupted.
+exit status: 0 success, 1 Smalltalk error (or an unsaved session, or an internal error), 2 usage error,
+  3 no image reachable, 4 a file others could have written (man stui: SECURITY),
+  130 interrupted.
 environment: STUI_HOME, STUI_GST, STUI_TOKEN, STUI_PASSPHRASE, STUI_NEW_PASSPHRASE, NO_COLOR,
   PAGER, LESS, VISUAL, EDITOR, XDG_CONFIG_HOME, XDG_STATE_HOME, XDG_CACHE_HOME.
 """
@@ -166,11 +166,11 @@ def open_controller(args: argparse.Namespace, *, session: str | None, record_his
         connection.TRACE = WireTrace(lambda: controller.active.masker if controller.active is not None else None)
     if session is not None:
         controller.use_session(controller.load_session(session))
-    controller.default_token = fallback_token()
+    controller.fallback_token = fallback_token
     try:
         controller.attach(address=args.connect, token=given_token(args.token_file), embedded=args.embedded)
     except BaseException:
-        controller.close()
+        _close_after_failure(controller)
         raise
     return controller
 
@@ -179,17 +179,19 @@ def run_scripted(args: argparse.Namespace) -> int:
     from .modes import script
     from .render import JsonRenderer, PlainRenderer
 
-    if args.file:
+    if args.file is not None:
+        if not args.file:
+            raise UsageError("-f needs a file name (stui reads piped input without -f)")
         try:
-            text = Path(args.file).read_text(encoding="utf-8", errors="surrogateescape")
+            with open(args.file, "rb") as file:
+                text = read_script(file, args.file)
         except OSError as exc:
             raise UsageError(f"cannot read {args.file}: {exc.strerror}") from None
         source, print_values = args.file, args.print_values
     elif args.code is not None:
         text, source, print_values = args.code, "-c", not args.quiet
     else:
-        # Read as -f reads a file: UTF-8 whatever the locale, other bytes kept (surrogateescape).
-        text = sys.stdin.buffer.read().decode("utf-8", "surrogateescape")
+        text = read_script(sys.stdin.buffer, "the piped input")
         source, print_values = "stdin", not args.quiet
     renderer = JsonRenderer() if args.format == "json" else PlainRenderer()
     controller = open_controller(args, session=args.session, record_history=False)
@@ -215,17 +217,64 @@ def _closing(controller: Any) -> Iterator[None]:
     try:
         yield
     except Terminated:
-        controller.close(quick=True)
+        _close_after_failure(controller, quick=True)
         raise
     except BaseException:
-        controller.close()
+        _close_after_failure(controller)
         raise
     else:
-        controller.close()
+        controller.close()  # a save that fails raises: stui exits non-zero
+
+
+def _close_after_failure(controller: Any, *, quick: bool = False) -> None:
+    """Close while something else ends stui: a failed save is told, and the
+    first failure keeps deciding the exit status."""
+    try:
+        controller.close(quick=quick)
+    except StuiError as exc:
+        controller.notify(str(exc))
 
 
 def _raise_terminated(signum: int, _frame: object) -> None:
     raise Terminated(signum)
+
+
+def _standard_streams() -> str | None:
+    """Occupy a closed stdin, stdout or stderr with /dev/null (`stui <&-`,
+    `stui -c 1 >&-`): else the next file stui opens (the image's socket)
+    would take its number and receive what was meant for it. Answer the
+    name of the closed output stream, if any, to say so."""
+    closed = None
+    for fd, name in ((0, "stdin"), (1, "stdout"), (2, "stderr")):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)  # the lowest free number: fd itself
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+            stream = open(fd, "r" if fd == 0 else "w", encoding="utf-8", errors="surrogateescape", closefd=False)  # noqa: SIM115
+            setattr(sys, name, stream)
+            if fd and closed is None:
+                closed = name
+    return closed
+
+
+# The most a script may be: more is surely not a script (-f /dev/zero).
+MAX_SCRIPT = 256 * 1024 * 1024
+
+
+def read_script(stream: Any, name: str) -> str:
+    """A script's text, read in blocks up to MAX_SCRIPT: UTF-8, whatever
+    the locale, other bytes kept (surrogateescape), as gst reads bytes."""
+    blocks: list[bytes] = []
+    size = 0
+    while block := stream.read(1 << 20):
+        size += len(block)
+        if size > MAX_SCRIPT:
+            raise UsageError(f"{name} is larger than {MAX_SCRIPT >> 20} MiB: not a script")
+        blocks.append(block)
+    return b"".join(blocks).decode("utf-8", "surrogateescape")
 
 
 def _stop_on_signals() -> None:
@@ -251,6 +300,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     try:
+        closed = _standard_streams()
+        if closed:
+            print(f"stui: {closed} is closed: what goes there is lost", file=sys.stderr)
         _stop_on_signals()
         if argv[:1] and argv[0] in SUBCOMMANDS:
             build, handler = SUBCOMMANDS[argv[0]]

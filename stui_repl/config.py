@@ -4,7 +4,9 @@
 holds a `[preferences]` table with the keys of preferences.PREFERENCES. A
 session's own preferences override it and command-line flags override both
 (preferences.Settings). A bad file or value never stops stui: each problem is
-one line naming the file and the key, and the default stands in.
+one line naming the file and the key, and the default stands in; but a file
+someone else could have written is refused, as everything stui trusts is
+(trust.py).
 `stui config --example` prints a file with every setting documented, made
 from the same table, so the example cannot fall behind the program.
 """
@@ -15,7 +17,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from . import paths
+from . import paths, trust
 from .settings import PREFERENCES, validated
 from .toml_text import toml_value
 
@@ -28,9 +30,12 @@ def load(path: Path | None = None) -> tuple[dict[str, Any], list[str]]:
     """The preferences the file sets, and one message per problem in it."""
     path = path or config_path()
     try:
-        text = path.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        return {}, []
+        data = trust.read(path, "the configuration file")
+        if data is None:
+            return {}, []
+        if path.parent == paths.config_dir():
+            trust.private_dir(path.parent, create=False)
+        text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         return {}, [f"{path}: cannot be read ({getattr(exc, 'strerror', None) or exc}); using the defaults"]
     try:

@@ -10,6 +10,7 @@ EXIT_OK = 0
 EXIT_SMALLTALK_ERROR = 1
 EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
+EXIT_UNTRUSTED = 4
 
 
 class StuiError(Exception):
@@ -28,8 +29,24 @@ class ImageUnreachable(StuiError):
     exit_code = EXIT_UNREACHABLE
 
 
+class Untrusted(StuiError):
+    """A file or directory stui would read or run that someone else could
+    have written (see trust.py): refused, never used."""
+
+    exit_code = EXIT_UNTRUSTED
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason or message  # the short why, for a table cell
+
+
 class ConnectionLost(ImageUnreachable):
     """The image went away while we were talking to it."""
+
+
+class ReplyTimeout(ConnectionLost):
+    """No reply came in the time allowed: the image may be busy rather than
+    gone, which a caller that set the time limit can tell apart."""
 
 
 class Terminated(BaseException):

@@ -4,7 +4,8 @@ Provisioning gst, building the server image and saving a session each take
 one. The kernel drops an flock when its holder dies, however it dies, so a
 killed stui never leaves a lock behind. The lock file is opened without
 following a symlink: a link planted where stui keeps its locks is refused,
-never followed to a file someone else chose.
+never followed to a file someone else chose, and one that is not yours (or
+is writable by others) is refused too (trust.py).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import StuiError
+from . import trust
+from .errors import StuiError, Untrusted
 
 
 class LockBusy(StuiError):
@@ -42,9 +44,12 @@ def exclusive(
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise StuiError(f"{path} is a symbolic link; stui does not follow it (remove it)") from None
+            raise Untrusted(f"refusing the lock file {path}: it is a symbolic link, which stui does not follow; remove it", "a symbolic link") from None
+        if exc.errno == errno.EACCES:  # another user's file, say: say whose
+            trust.stat_of(path, "the lock file")
         raise
     try:
+        trust.check_open(fd, path, "the lock file")
         deadline = None if timeout is None else time.monotonic() + timeout
         told = False
         while True:

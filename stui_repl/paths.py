@@ -39,3 +39,26 @@ def config_dir() -> Path:
     """Configuration and keys."""
     home = _home_override()
     return home / "config" if home else _xdg("XDG_CONFIG_HOME", ".config")
+
+
+def sessions_dir() -> Path:
+    """Session files, their backups and locks."""
+    return state_dir() / "sessions"
+
+
+def images_dir() -> Path:
+    """Built server images."""
+    return cache_dir() / "images"
+
+
+def logs_dir() -> Path:
+    """What images wrote on stderr."""
+    return cache_dir() / "logs"
+
+
+def own_directories() -> list[Path]:
+    """Every directory stui makes for itself, parents first: all private
+    (0700), which trust.py enforces. The provisioned gst is gst-VERSION in
+    the cache (image.gst.install_dir; a test keeps the two in step)."""
+    cache, state = cache_dir(), state_dir()
+    return [cache, images_dir(), logs_dir(), cache / "gst-3.2.5", state, sessions_dir(), config_dir()]

@@ -26,6 +26,7 @@ class Preference:
     help: str
     choices: tuple[str, ...] = ()
     minimum: int | None = None
+    maximum: int | None = None
     # For settings whose allowed values are only known at run time (colour themes).
     known: Callable[[], list[str]] | None = None
 
@@ -44,6 +45,8 @@ class Preference:
         if self.kind == "bool":
             return "true or false" if toml else "on or off"
         if self.kind == "int":
+            if self.minimum is not None and self.maximum is not None:
+                return f"a whole number from {self.minimum} to {self.maximum}"
             return f"a whole number of at least {self.minimum}" if self.minimum is not None else "a whole number"
         if self.known is not None:
             return f'a name such as "{self.default}" (:set {self.name} lists them)' if toml else f"a name (:set {self.name} lists them)"
@@ -84,6 +87,8 @@ class Preference:
             kind_ok = False
         if kind_ok and self.minimum is not None and value < self.minimum:
             kind_ok = False
+        if kind_ok and self.maximum is not None and value > self.maximum:
+            kind_ok = False
         if kind_ok and thorough and self.known is not None and value not in self.known():
             kind_ok = False
         if not kind_ok:
@@ -103,6 +108,10 @@ def _pygments_styles() -> list[str]:
     return sorted(get_all_styles())
 
 
+# The most seconds a setting may ask for: far more than anyone waits, and
+# far less than sleeps and socket timeouts can hold (2**63 s overflows them).
+A_DAY = 86_400
+
 PREFERENCES: tuple[Preference, ...] = (
     Preference("edit_mode", "emacs", "key bindings at the prompt", choices=("emacs", "vi")),
     Preference("theme", "default", "colour theme for highlighting (a Pygments style name)", known=_pygments_styles),
@@ -115,10 +124,19 @@ PREFERENCES: tuple[Preference, ...] = (
     Preference("complete_while_typing", False, "offer completions as you type, not only on Tab"),
     Preference("pager", "auto", "auto shows a result taller than the screen through $PAGER (else less, with LESS=-R unless set); off never", choices=("auto", "off")),
     Preference("history_limit", 10_000, "inputs kept in the session's history", minimum=0),
-    Preference("autosave", 30, "seconds between automatic saves of the session (0: only on exit and :session save)", minimum=0),
-    Preference("heartbeat", 5, "seconds between pings of an idle image, to notice a lost one (0: no pings)", minimum=0),
-    Preference("heartbeat_timeout", 10, "seconds an image may take to answer a ping or an interrupt", minimum=1),
-    Preference("reconnect_give_up", 120, "seconds to keep trying to reconnect before giving up", minimum=0),
+    Preference("autosave", 30, "seconds between automatic saves of the session (0: only on exit and :session save)", minimum=0,
+               maximum=A_DAY),
+    Preference(
+        "restore_timeout", 10,
+        "seconds each variable may take to be re-created when a session is opened (one that takes longer is stopped and skipped)",
+        minimum=1, maximum=A_DAY,
+    ),
+    Preference("heartbeat", 5, "seconds between pings of an idle image, to notice a lost one (0: no pings)", minimum=0,
+               maximum=A_DAY),
+    Preference("heartbeat_timeout", 10, "seconds an image may take to answer a ping or an interrupt", minimum=1,
+               maximum=A_DAY),
+    Preference("reconnect_give_up", 120, "seconds to keep trying to reconnect before giving up", minimum=0,
+               maximum=A_DAY),
 )
 
 BY_NAME: dict[str, Preference] = {p.name: p for p in PREFERENCES}

@@ -9,6 +9,7 @@ built server image) is shared with the user's own cache, so a machine that ran
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,10 +23,21 @@ ROOT = Path(__file__).resolve().parents[1]
 _REAL_CACHE = paths.cache_dir()
 
 
+def _private_real_cache() -> None:
+    """The shared cache as stui keeps it, 0700 (an older stui made it 0755):
+    else the first test's stui would say it tightened it, on a stderr that
+    test may read."""
+    for directory in (_REAL_CACHE, _REAL_CACHE / "images", _REAL_CACHE / "logs"):
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        found = directory.stat()
+        if found.st_uid == os.geteuid() and found.st_mode & 0o077:
+            directory.chmod(0o700)
+
+
 @pytest.fixture(scope="session")
 def stui_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("stui-home")
-    _REAL_CACHE.mkdir(parents=True, exist_ok=True)
+    _private_real_cache()
     (home / "cache").symlink_to(_REAL_CACHE)
     return home
 
@@ -40,7 +52,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(autouse=True)
 def _isolated_home(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _REAL_CACHE.mkdir(parents=True, exist_ok=True)
+    _private_real_cache()
     monkeypatch.setenv("STUI_HOME", str(home))
     for variable in ("STUI_TOKEN", "STUI_PASSPHRASE", "STUI_NEW_PASSPHRASE"):
         monkeypatch.delenv(variable, raising=False)
@@ -101,3 +113,16 @@ def run_stui(*args: str, input: str | None = None, timeout: float = 60, env: dic
         input=input, capture_output=True, text=True, timeout=timeout,
         cwd=ROOT, env={**os.environ, **(env or {})}, check=False,
     )
+
+
+@pytest.fixture
+def own_cache(home: Path, server_image: Path) -> Path:
+    """A cache of this test's own that holds the real provisioned gst and a
+    copy of the built server image, to spoil without spoiling anyone else's."""
+    (home / "cache").unlink()
+    cache = home / "cache"
+    cache.mkdir(mode=0o700)
+    (cache / "gst-3.2.5").symlink_to((_REAL_CACHE / "gst-3.2.5").resolve())
+    (cache / "images").mkdir(mode=0o700)
+    shutil.copy2(server_image, cache / "images" / server_image.name)
+    return cache

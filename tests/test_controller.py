@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from stui_repl.client import wire
-from stui_repl.errors import ImageUnreachable
+from stui_repl.errors import ImageUnreachable, StuiError
 from stui_repl.image.attachment import Attachment
 from stui_repl.image.supervisor import CONNECTED, Supervisor
 from stui_repl.session.controller import SessionController
@@ -41,13 +41,23 @@ class FakeConnection:
     events: list[wire.Event] = field(default_factory=list)
 
     def request(self, message: dict[str, Any], *, timeout: float | None = None) -> dict[str, Any]:
+        return self.wait(self.send(message))
+
+    def send(self, message: dict[str, Any]) -> int:
         self.sent.append(message)
+        return len(self.sent)
+
+    def wait(self, request_id: int, *, timeout: float | None = None, deadline: float | None = None) -> dict[str, Any]:
+        message = self.sent[request_id - 1]
         if message["op"] == "script":  # one compile ran them all: one result, as an event
-            self.on_event(wire.Event("result", len(self.sent), result={"ok": True, "statements": len(message["units"])}))
+            self.on_event(wire.Event("result", request_id, result={"ok": True, "statements": len(message["units"])}))
             return {"ok": True, "results": 1}
         if message["op"] == "bindings":
             return {"ok": True, "bindings": []}
         return {"ok": True}
+
+    def discard(self, request_id: int) -> None:
+        pass
 
     def close(self) -> None:
         self.closed = True
@@ -71,10 +81,14 @@ class FakeProcess:
 class FakeImage:
     process: FakeProcess = field(default_factory=FakeProcess)
     stopped_with: float | None = None
+    scrub: Any = None
 
     def stop(self, timeout: float = 3.0) -> None:
         self.stopped_with = timeout
         self.process.alive = False
+
+    def mask_log(self, scrub: Any) -> None:
+        self.scrub = scrub
 
 
 class Opener:
@@ -129,6 +143,18 @@ def test_a_session_comes_back_into_the_image_it_attaches_to() -> None:
     assert report is not None and report.restored == ["x"]
     sent = attachment.connection.sent  # type: ignore[attr-defined]
     assert sent[0]["op"] == "script" and sent[0]["units"][0]["code"] == "x := 7"
+
+
+def test_the_embedded_images_log_masks_the_secrets_of_whichever_session_is_open() -> None:
+    attachment = embedded()
+    controller = controller_with(Opener(attachment))
+    controller.attach()
+    scrub = attachment.image.scrub  # type: ignore[union-attr]
+    assert scrub("pw hunter2") == "pw hunter2"
+    controller.use_session(controller.load_session("work"))
+    assert controller.active is not None
+    controller.active.masker.add("hunter2")
+    assert scrub("pw hunter2") == "pw ********"
 
 
 def test_an_address_from_the_command_line_is_remembered_with_its_token_sealed() -> None:
@@ -263,6 +289,45 @@ def test_switching_to_an_unreachable_session_stays_where_it_was(home) -> None:
         controller.switch("far")
     assert controller.active is not None and controller.active.name == "near"
     assert controller.attachment is old
+
+
+# -- saving ---------------------------------------------------------------------------
+
+
+def failing_save(controller: SessionController, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert controller.active is not None
+
+    def full(*args: Any, **kwargs: Any) -> Any:
+        raise StuiError("cannot save session work: No space left on device")
+
+    monkeypatch.setattr(controller.active.file, "save", full)
+
+
+def test_a_save_that_fails_on_closing_lets_the_image_go_and_then_says_so(home, monkeypatch) -> None:
+    image = embedded()
+    controller = controller_with(Opener(image))
+    session_with_variable(controller)
+    controller.attach()
+    failing_save(controller, monkeypatch)
+    with pytest.raises(StuiError, match="^cannot save session work: No space left on device$"):
+        controller.close()
+    assert image.image.stopped_with is not None and controller.attachment is None  # type: ignore[union-attr]
+
+
+def test_an_autosave_that_fails_is_told_and_tried_again_after_the_interval(home, monkeypatch) -> None:
+    heard: list[str] = []
+    controller = controller_with(Opener(embedded()), notify=heard.append)
+    session_with_variable(controller)
+    controller.attach()
+    active = controller.active
+    assert active is not None
+    active.settings.session["autosave"] = 30
+    active.dirty, active.last_save = True, 0.0
+    failing_save(controller, monkeypatch)
+    controller.autosave()
+    controller.autosave()  # not due again yet: one notice, not one per input
+    assert heard == ["cannot save session work: No space left on device; trying again in 30 s"]
+    assert active.dirty
 
 
 # -- the supervisor ------------------------------------------------------------------

@@ -256,19 +256,27 @@ def test_however_a_script_ends_its_busy_image_ends_too(server_image, signum):
     assert stui.returncode == expected
 
 
-def test_a_repl_told_to_stop_saves_its_session_and_stops_its_image(home):
+@pytest.mark.parametrize("busy", [True, False], ids=["busy", "idle"])
+@pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGTERM], ids=lambda s: s.name)
+def test_a_repl_told_to_stop_saves_its_session_and_stops_its_image(home, signum, busy):
+    """The terminal went away (SIGHUP) or someone asked stui to stop
+    (SIGTERM): as with Ctrl-D, the session is saved and the image stops."""
     from test_sessions import session_file
 
     child = start_repl()
     type_line(child, "kept := 6 * 7", "42")
+    type_line(child, "also := 'more'", "'more'")
     gst = gst_child_of(child.pid)
-    child.sendline("[true] whileTrue: [3 + 4]")
-    time.sleep(1.0)
+    if busy:
+        child.sendline("[true] whileTrue: [3 + 4]")
+        time.sleep(1.0)
     signalled = time.monotonic()
-    child.kill(signal.SIGHUP)  # the terminal went away
+    child.kill(signum)
     child.expect(pexpect.EOF, timeout=30)
     child.close()
-    assert child.exitstatus is None or child.exitstatus == 128 + signal.SIGHUP
-    assert gone_within(gst, signalled + 2 - time.monotonic()), "gst still ran 2 s after SIGHUP"
+    assert child.exitstatus is None or child.exitstatus == 128 + signum
+    assert gone_within(gst, signalled + 2 - time.monotonic()), f"gst still ran 2 s after {signum.name}"
     saved = session_file(home).read_text()
-    assert "kept" in saved and "[true] whileTrue" in saved  # the variable and the history
+    assert "kept" in saved and "also" in saved and "'more'" in saved  # the variables and the history
+    if busy:
+        assert "[true] whileTrue" in saved

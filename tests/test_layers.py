@@ -23,7 +23,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("session",),
     ("image",),
     ("client",),
-    ("config", "settings", "toml_text", "locks", "paths", "errors", "__init__"),
+    ("config", "settings", "toml_text", "locks", "trust", "paths", "errors", "__init__"),
 )
 RANK = {part: rank for rank, parts in enumerate(LAYERS) for part in parts}
 

@@ -7,9 +7,10 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
-from conftest import run_stui
+from conftest import ROOT, run_stui
 
 ORACLE_SCRIPTS = {
     "printing": """
@@ -90,6 +91,21 @@ def test_dash_f_prints_exactly_what_gst_prints(name, gst_install, server_image, 
     assert got.returncode == 0, got.stderr
     assert got.stdout == expected.stdout
     assert got.stderr == ""
+
+
+@pytest.mark.parametrize("keep_going", [False, True], ids=["stopping", "keep-going"])
+def test_dash_f_reads_a_crlf_file_as_gst_does(keep_going, gst_install, server_image, tmp_path):
+    """gst reads the file's bytes: a string literal keeps its CR, and what
+    the file compiles names the file (the image reads the same text there)."""
+    script = tmp_path / "crlf.st"
+    script.write_bytes(b"thisContext printNl.\r\n'a\r\nb' size printNl.\r\n")
+    expected = subprocess.run(
+        gst_install.command(str(script)), env=gst_install.environ(), cwd=ROOT,
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert expected.stdout.endswith("crlf.st:1)\n4\n"), expected.stdout
+    got = run_stui("-f", str(script), *(["--keep-going"] if keep_going else []))
+    assert (got.returncode, got.stdout, got.stderr) == (0, expected.stdout, "")
 
 
 def test_piped_input_prints_each_value_after_its_output(server_image):
@@ -309,3 +325,52 @@ def test_unbalanced_code_is_a_syntax_error_in_gsts_words(server_image, code, mes
         assert done.returncode == 1, done
         assert done.stdout == ""
         assert message in done.stderr and done.stderr.count("\n") == 1, done.stderr
+
+
+def closed_fd_run(fd: int, *args: str) -> subprocess.CompletedProcess:
+    """stui with fd closed before it starts (`stui ... >&-`)."""
+    return subprocess.run(
+        [sys.executable, "-m", "stui_repl", *args], capture_output=True, text=True, timeout=60, check=False,
+        preexec_fn=lambda: os.close(fd), cwd=Path(__file__).resolve().parents[1],
+    )
+
+
+def test_closed_standard_streams_are_a_note_not_a_crash(server_image):
+    done = closed_fd_run(1, "-c", "Transcript showCr: 'lost'. 3")
+    assert done.returncode == 0 and done.stderr == "stui: stdout is closed: what goes there is lost\n"
+    assert closed_fd_run(2, "-c", "1/0").returncode == 1  # the error line had nowhere to go
+    done = closed_fd_run(0, "-c", "3 + 4")
+    assert (done.returncode, done.stdout, done.stderr) == (0, "7\n", "")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("-f", ""), "-f needs a file name"),
+        (("-f", "/dev/zero"), "/dev/zero is larger than 256 MiB"),
+    ],
+)
+def test_what_is_not_a_script_is_a_usage_error(args, message):
+    done = run_stui(*args, input="3 + 4\n")
+    assert done.returncode == 2 and done.stdout == ""
+    assert message in done.stderr and done.stderr.count("\n") == 1
+
+
+def test_a_binary_token_file_is_a_usage_error(tmp_path):
+    token = tmp_path / "token"
+    token.write_bytes(bytes(range(256)))
+    token.chmod(0o600)  # else refused before it is read: others may read it
+    done = run_stui("--connect", "127.0.0.1:9", "--token-file", str(token), "-c", "1")
+    assert done.returncode == 2 and done.stderr == f"stui: the token file {token} is not text: a token is one line of text\n"
+
+
+def test_a_script_larger_than_a_request_line_runs_whole(server_image, tmp_path):
+    """6 MB of script: more than the image takes in one request line (4 MiB),
+    so it goes in pieces, in every scripted mode."""
+    literal = "a" * 2_000_000
+    text = "| s |\n" + "".join(f"s := '{literal}'. s size printNl.\n" for _ in range(3)) + "'end' displayNl.\n"
+    script = tmp_path / "big.st"
+    script.write_text(text)
+    expected = "2000000\n" * 3 + "end\n"
+    for done in (run_stui("-f", str(script)), run_stui("-f", str(script), "--keep-going"), run_stui("-q", input=text)):
+        assert (done.returncode, done.stdout, done.stderr) == (0, expected, "")

@@ -1053,6 +1053,26 @@ def test_stui_serve_passes_its_lease_to_the_server(server_image, tmp_path):
         serving.stderr.close()
 
 
+def test_stui_serve_writes_an_ipv6_address_in_brackets(server_image, tmp_path):
+    """On the IPv6 loopback (the only addresses tests may listen on): no
+    warning; any other address gets one line saying only the token protects it."""
+    serving = subprocess.Popen(
+        [sys.executable, "-m", "stui_repl", "serve", "--host", "::1", "--token-file", str(tmp_path / "token")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1],
+    )
+    try:
+        ready, _, _ = select.select([serving.stdout], [], [], 120)
+        address = serving.stdout.readline().strip() if ready else ""
+        assert address.startswith("[::1]:") and address.rsplit(":", 1)[1].isdigit(), address
+    finally:
+        serving.terminate()
+        serving.wait(30)
+        serving.stdout.close()
+        err = serving.stderr.read()
+        serving.stderr.close()
+    assert f"serving on {address}" in err and "reachable from the network" not in err
+
+
 @pytest.mark.parametrize("lease", ["-1", "nan", "inf", "soon"])
 def test_stui_serve_refuses_a_bad_lease(lease):
     done = run_stui("serve", "--lease", lease, timeout=30)
@@ -1081,6 +1101,137 @@ def test_a_file_in_stops_at_its_first_error_unless_told_to_go_on(client):
     assert [e["line"] for e in client.errors(1)] == [2]
     for bad in ({"chunks": "1."}, {"chunks": [1]}, {"chunks": ["1."], "line": "2"}, {"chunks": ["1."], "line": 0}):
         assert client.request({"id": 2, "op": "fileIn", **bad})["error"]["kind"] == "malformed"
+
+
+def test_a_file_in_too_large_for_one_line_goes_on_in_file_in_more_requests(client):
+    """The rest of the text follows in fileInMore requests, each answered
+    when the file-in takes it; the file-in's own reply comes last."""
+    client.send({"id": 1, "op": "fileIn", "chunks": ["| x |\n", "x := 3.\n"], "name": "big.st", "more": True})
+    client.send({"id": 2, "op": "fileInMore", "of": 1, "chunks": ["x := x * 2.\n", "'half' displayNl.\n"], "more": True})
+    client.send({"id": 3, "op": "fileInMore", "of": 1, "chunks": ["x printNl.\n"], "more": False})
+    replies = {reply["id"]: reply for reply in (client.receive() for _ in range(3))}
+    assert replies[2] == {"id": 2, "ok": True, "taken": True} and replies[3]["ok"]
+    assert replies[1]["ok"] and replies[1]["errors"] == 0
+    assert client.output(1) == "half\n6\n"  # the temporaries of the first piece live on, as in one file
+
+
+def test_pieces_of_a_file_in_that_stopped_are_skipped(client):
+    client.send({"id": 1, "op": "fileIn", "chunks": ["nil foo.\n", "'never' displayNl.\n"], "name": "s.st", "more": True})
+    client.send({"id": 2, "op": "fileInMore", "of": 1, "chunks": ["'nor this' displayNl.\n"], "more": False})
+    replies = {reply["id"]: reply for reply in (client.receive() for _ in range(2))}
+    assert replies[1]["ok"] is False and replies[1]["errors"] == 1, (replies, client.events)
+    assert replies[2]["ok"] is False and replies[2]["error"]["kind"] == "skipped"
+    assert client.output(1) == ""
+    late = client.request({"id": 4, "op": "fileInMore", "of": 1, "chunks": ["1.\n"], "more": False})
+    assert late["error"]["kind"] == "skipped"  # its file-in has ended: nothing waits for it
+    assert client.request({"id": 5, "op": "fileInMore", "of": 1, "chunks": "1."})["error"]["kind"] == "malformed"
+
+
+def test_compile_warnings_come_before_the_errors_of_the_statements_after_them(client):
+    """gst prints a method's compile warning when it compiles it, before
+    whatever the statements after it do: an error they end in included,
+    even when no piece of the text ends between them."""
+    text = "Object subclass: StuiLoose [ read [ ^stuiMystery ] ]\nStuiLoose new read.\nnil foo.\n"
+    reply = client.request({"id": 1, "op": "fileIn", "chunks": [text], "name": "loose.st", "keepGoing": True})
+    assert reply["errors"] == 3
+    shown = [e["text"] if e["event"] == "output" else e["error"]["line"] for e in client.events if e.get("id") == 1]
+    assert shown == ["loose.st:1: undefined variable stuiMystery referenced\n", 2, 3]
+
+
+def test_a_first_request_gets_the_compile_errors_it_caused(gst_install, server_image):
+    """A client connects as soon as the image announces itself: what gst's
+    compiler writes for its very first request reaches it, not the log.
+    Sent at once, as stui -f sends it, the request may reach an image still
+    settling in after the announcement; a few fresh images, for a race."""
+    from stui_repl.image.launcher import launch
+
+    hello = {"id": 0, "op": "hello", "protocol": 2}
+    file_in = {"id": 1, "op": "fileIn", "chunks": ["3 +.\n"], "name": "first.st", "keepGoing": True}
+    for _ in range(8):
+        running = launch(gst_install)
+        raw = RawClient(running.port)
+        try:
+            raw.send_line(json.dumps({**hello, "token": running.token}).encode() + b"\n" + json.dumps(file_in).encode())
+            assert raw.receive()["ok"]
+            reply = raw.receive()
+            assert reply["errors"] == 1 and raw.output(1, "stderr").startswith("first.st:1: ")
+        finally:
+            raw.close()
+            running.stop()
+
+
+SOURCES = """"what a file-in records as its source"
+| a |
+a := 3.
+thisContext printNl.
+thisContext method methodSourceString printNl.
+Object subclass: StuiSrc [
+    one [ ^1 ]
+    two: x [ ^x + 2 ]
+]
+(StuiSrc >> #two:) methodSourceString printNl.
+(StuiSrc >> #two:) methodSourcePos printNl.
+!StuiSrc methodsFor: 'bang'!
+three
+    ^3
+! !
+(StuiSrc >> #three) methodSourceString printNl.
+(StuiSrc >> #two:) methodSourceFile displayNl.
+"""
+
+
+@pytest.mark.parametrize("keep_going", [True, False], ids=["keep-going", "stopping"])
+def test_a_file_in_named_after_its_file_records_it_as_gst_does(client, tmp_path, keep_going):
+    """The statements and methods of `gst FILE` have FILE as their source:
+    contexts print its name, and method sources are read back from it at
+    the right places, whether or not the file-in stops at its first error
+    (which feeds the reader sentinels that are not in the file)."""
+    from stui_repl.client import scanner
+    from stui_repl.client.evaluator import file_in_chunks
+
+    path = tmp_path / "sources.st"
+    path.write_text(SOURCES)
+    chunks = [SOURCES] if keep_going else file_in_chunks(SOURCES, scanner.split_script(SOURCES))
+    reply = client.request(
+        {"id": 1, "op": "fileIn", "chunks": chunks, "name": str(path), "keepGoing": keep_going})
+    assert reply["ok"], reply
+    first, rest = client.output(1).split("\n", 1)
+    assert first.startswith("UndefinedObject>>executeStatements (") and first.endswith("sources.st:4)")
+    assert rest == (
+        "'thisContext method methodSourceString printNl.'\n"
+        "'two: x [ ^x + 2 ]'\n"
+        f"{SOURCES.index('two: x')}\n"
+        "'three\n    ^3\n'\n"
+        f"{path}\n"
+    )
+    # What nobody asked for while the file-in ran is in place once it has ended.
+    reply = client.request({"id": 2, "op": "eval", "code": "(StuiSrc >> #one) methodSourcePos"})
+    assert reply["value"] == str(SOURCES.index("one [ ^1 ]"))
+
+
+def test_a_file_in_whose_name_is_no_such_file_keeps_its_source_as_a_string(client, tmp_path):
+    """A name that is not the file the text came from (here: a file with
+    other text) must not send method sources to that file."""
+    (tmp_path / "other.st").write_text("'something else' printNl.\n")
+    code = "thisContext printNl. thisContext method methodSourceString printNl.\n"
+    for name in (str(tmp_path / "other.st"), str(tmp_path / "missing.st"), "a String"):
+        client.events.clear()
+        assert client.request({"id": 1, "op": "fileIn", "chunks": [code], "name": name})["ok"]
+        assert client.output(1) == (
+            "UndefinedObject>>executeStatements (a String:1)\n'thisContext method methodSourceString printNl.'\n")
+
+
+def test_a_file_in_from_a_later_line_of_its_file_records_where_it_starts(client, tmp_path):
+    path = tmp_path / "later.st"
+    text = "'skipped' printNl.\n\nObject subclass: StuiLater [ here [ ^thisContext ] ]\nStuiLater new here printNl.\n"
+    path.write_text(text)
+    rest = text[text.index("Object"):]
+    reply = client.request({"id": 1, "op": "fileIn", "chunks": [rest], "name": str(path), "line": 3})
+    assert reply["ok"], reply
+    assert client.output(1).endswith("later.st:3)\n")
+    client.events.clear()
+    reply = client.request({"id": 2, "op": "eval", "code": "(StuiLater >> #here) methodSourcePos"})
+    assert reply["value"] == str(text.index("here ["))
 
 
 def test_output_and_errors_of_a_forked_process_arrive_after_the_reply(client):

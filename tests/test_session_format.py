@@ -218,6 +218,28 @@ def test_a_time_string_that_is_no_real_date_never_leads_to_an_unreadable_file():
     F.parse(F.render(session))
 
 
+@pytest.mark.parametrize(
+    "written, read",
+    [
+        ("0001-01-01T00:00:00+14:00", "0001-01-01T00:00:00.000Z"),  # before the first UTC instant there is
+        ("9999-12-31T23:59:59-14:00", "9999-12-31T23:59:59.999Z"),  # after the last
+        ("0001-01-01T00:00:00Z", "0001-01-01T00:00:00.000Z"),
+        ("0999-06-01T12:00:00Z", "0999-06-01T12:00:00.000Z"),  # four digits, as TOML wants them
+        ("0001-01-01T00:00:00", "0001-01-01T00:00:00.000Z"),
+    ],
+)
+def test_a_time_at_the_ends_of_the_calendar_is_read_and_written_back(written, read):
+    """Such a time once stopped `stui session list` for every session
+    (OverflowError), or was written as `1-01-01...`, which is no TOML."""
+    text = f"# a comment: the edited path too\nformat = 1\n[session]\ncreated = {written}\n[preferences]\nwhen = {written}\n"
+    session = F.parse(text)
+    assert session.created == read
+    for previous in (None, text):
+        again = F.parse(F.render(session, previous))
+        assert again.created == read
+        assert "when" in again.preferences
+
+
 # -- errors --------------------------------------------------------------------------
 
 
@@ -554,3 +576,42 @@ def test_split_head_gives_up_when_a_table_follows_history():
 def test_a_preference_of_the_wrong_type_is_kept_for_validation_not_called_corrupt():
     session = F.parse("format = 1\n[preferences]\nheartbeat = 2.5\ntoolbar = [1]\n")
     assert session.preferences == {"heartbeat": 2.5, "toolbar": [1]}
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["1.5", "nan", "-inf", "2024-01-01", "10:00:00", "2024-01-01T00:00:00+14:00", "0001-01-01T00:00:00+14:00",
+     "[1, [2.5, 'x']]", "{ a = 1979-05-27 }", "99999999999999999999"],
+)
+@pytest.mark.parametrize("edited", [False, True])
+def test_a_preference_with_any_value_a_file_can_hold_never_stops_a_save(value, edited):
+    text = ("# mine\n" if edited else "") + f"format = 1\n[preferences]\nautosave = {value}\n"
+    session = F.parse(text)
+    session.record_variable("x", t(1), store="3")
+    again = F.parse(F.render(session, text))
+    assert "x" in again.variables
+    assert "autosave" in again.preferences  # kept, to be reported again, not silently dropped
+
+
+def test_a_preference_that_cannot_be_written_is_left_out_and_the_rest_saved():
+    session = F.parse(minimal())
+    session.preferences["odd"] = object()  # nothing a file holds, but nothing may stop a save either
+    session.preferences["autosave"] = 5
+    assert F.parse(F.render(session)).preferences == {"autosave": 5}
+
+
+def test_when_tomlkit_cannot_keep_the_edits_the_session_is_saved_without_them(monkeypatch):
+    text = "# mine\n" + minimal()
+    session = F.parse(text)
+    session.record_variable("x", t(1), store="3")
+
+    def fails(container, new):
+        raise OverflowError("tomlkit's own limit")
+
+    monkeypatch.setattr(F, "_sync", fails)
+    assert "x" in F.parse(F.render(session, text)).variables
+
+
+def test_toml_nested_too_deeply_for_the_parser_is_a_format_error():
+    with pytest.raises(F.SessionFormatError, match="nested too deeply"):
+        F.parse("format = 1\nx = " + "[" * 100_000 + "]" * 100_000 + "\n")

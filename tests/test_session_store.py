@@ -120,6 +120,30 @@ def test_write_text_writes_everything_even_when_os_write_is_short(store, monkeyp
     assert store.path("demo").read_text() == text
 
 
+@pytest.mark.parametrize("failing", ["fsync", "link"])
+def test_a_write_that_fails_leaves_the_file_as_it_was_and_nothing_half_written(store, monkeypatch, failing):
+    before = save_text(store, "demo", "a")
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, failing, full)
+    with pytest.raises(OSError):
+        save_text(store, "demo", "a", "b")
+    monkeypatch.undo()
+    assert sorted(p.name for p in store.directory.iterdir()) == ["demo.toml"]
+    assert store.path("demo").read_text() == before
+
+
+def test_a_save_that_cannot_write_says_so_once(store, monkeypatch):
+    file = SessionFile(store, "demo")
+    file.load()
+    monkeypatch.setattr(os, "fsync", lambda fd: (_ for _ in ()).throw(OSError(28, "No space left on device")))
+    with pytest.raises(StuiError) as raised:
+        file.save(make_session("demo", "a"), history_limit=10)
+    assert str(raised.value) == "cannot save session demo: No space left on device"
+
+
 def test_delete_removes_file_backup_and_lock(store):
     save_text(store, "demo", "a")
     save_text(store, "demo", "b")

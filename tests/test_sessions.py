@@ -365,6 +365,7 @@ def test_session_show_describes_and_export_prints_the_file(home):
 def test_a_session_remembers_its_remote_image_with_the_token_encrypted(home, shared_image, tmp_path):
     token_file = tmp_path / "token"
     token_file.write_text(shared_image.token + "\n")
+    token_file.chmod(0o600)  # a token file others may read is refused
     first = run_stui("--session", "remote", "--connect", shared_image.address, "--token-file", str(token_file),
                      "-c", "where := 'remote'")
     assert first.returncode == 0, first.stderr

@@ -52,6 +52,15 @@ def test_an_int_without_a_minimum_says_a_whole_number():
         preference.parse("x")
 
 
+def test_seconds_are_bounded_so_no_sleep_or_timeout_overflows():
+    """2**63 seconds once reached socket timeouts and sleeps: OverflowError."""
+    for name in ("autosave", "restore_timeout", "heartbeat", "heartbeat_timeout", "reconnect_give_up"):
+        preference = lookup(name)
+        assert preference.validate(86_400) == 86_400
+        with pytest.raises(PreferenceError, match=rf"^{name} must be a whole number from \d to 86400, not 9223372036854775807$"):
+            preference.validate(2**63 - 1)
+
+
 def test_a_minimum_is_inclusive():
     preference = Preference("count", 3, "a count", minimum=2)
     assert preference.validate(2) == 2
@@ -126,7 +135,7 @@ def test_validated_keeps_good_entries_and_reports_each_bad_one():
     )
     assert good == {"toolbar": False, "edit_mode": "vi"}
     assert problems == [
-        "session demo, [preferences]: autosave must be a whole number of at least 0, not -3; using the default",
+        "session demo, [preferences]: autosave must be a whole number from 0 to 86400, not -3; using the default",
         "session demo, [preferences]: no setting named 'colour'; ignored",
         "session demo, [preferences]: multiline must be \"auto\" or \"on\" or \"off\", not true; using the default",
     ]

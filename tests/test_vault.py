@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from stui_repl.errors import StuiError
+from stui_repl.errors import StuiError, Untrusted
 from stui_repl.session import vault as vault_module
 from stui_repl.session.vault import (
     KeyringKeySource,
@@ -274,23 +274,49 @@ def test_an_existing_key_file_is_used_and_never_overwritten(home: Path) -> None:
     sealed = seal(open_vault())
     assert sealed_key_id(sealed) == key_id(mine)
     assert base64.b64decode(key.read_text()) == mine
-    assert open_vault().warnings == []
 
 
-def test_a_key_file_others_can_read_still_works_but_warns(home: Path) -> None:
-    seal(open_vault())
+@pytest.mark.parametrize(("mode_bits", "why"), [(0o640, "readable by group (mode 0640)"), (0o604, "readable by others"), (0o620, "writable by group")])
+def test_a_key_file_others_can_read_or_write_is_refused(home: Path, mode_bits: int, why: str) -> None:
+    """The key opens every secret: like an ssh key, it must be yours alone."""
+    sealed = seal(open_vault())
     key = config(home) / "key"
-    key.chmod(0o640)
-    vault = open_vault()
-    sealed = seal(vault)
-    assert unseal(vault, sealed) == SECRET
-    assert len(vault.warnings) == 1
-    assert "chmod 600" in vault.warnings[0] and "0640" in vault.warnings[0]
+    key.chmod(mode_bits)
+    with pytest.raises(Untrusted) as caught:
+        unseal(open_vault(), sealed)
+    message = str(caught.value)
+    assert message.startswith(f"refusing the key file {key}: {why}") and f"run: chmod 600 {key}" in message
+    assert "\n" not in message and caught.value.exit_code == 4
+    key.chmod(0o600)
+    assert unseal(open_vault(), sealed) == SECRET
+
+
+def test_a_key_file_of_another_user_is_refused(home: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("making a file of another user needs root")
+    sealed = seal(open_vault())
+    key = config(home) / "key"
+    os.chown(key, 12345, 12345)
+    with pytest.raises(Untrusted, match=r"owned by uid 12345, not by you \(uid 0\)"):
+        unseal(open_vault(), sealed)
+
+
+def test_a_salt_file_others_can_write_is_refused_but_may_be_read(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The salt is no secret, but whoever can change it changes the key."""
+    monkeypatch.setenv("STUI_PASSPHRASE", "correct horse")
+    sealed = seal(open_vault())
+    salt = config(home) / "passphrase.salt"
+    salt.chmod(0o644)
+    assert unseal(open_vault(), sealed) == SECRET
+    salt.chmod(0o666)
+    with pytest.raises(Untrusted, match="writable by group and others"):
+        unseal(open_vault(), sealed)
 
 
 def test_a_damaged_key_file_is_reported_without_its_content(home: Path) -> None:
     config(home).mkdir()
     (config(home) / "key").write_text(SECRET + "\n")
+    (config(home) / "key").chmod(0o600)
     with pytest.raises(LockedSecret, match="damaged") as caught:
         seal(open_vault())
     assert SECRET not in str(caught.value)

@@ -142,6 +142,7 @@ def test_unanswered_statements_are_an_error_not_silence():
 
     class OneAnswerConnection:
         on_event = None
+        info = None
 
         def __init__(self) -> None:
             self.events: list = []
@@ -170,3 +171,21 @@ def test_file_in_pieces_make_the_whole_text_and_end_before_each_statement():
     assert "".join(chunks) == text
     assert chunks == ['"start" | a |\n', "a := 1. ", "a printNl!\n", "Object subclass: Foo [ bar [ ^1 ] ]\n\"c\" ",
                       "Foo new bar printNl"]
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [("127.0.0.1", True), ("127.1.2.3", True), ("::1", True), ("[::1]", True), ("localhost", True),
+     ("0.0.0.0", False), ("::", False), ("0", False), ("192.168.1.10", False), ("example.org", False)],
+)
+def test_which_listening_addresses_stay_on_this_machine(host, loopback):
+    from stui_repl.client.connection import is_loopback
+
+    assert is_loopback(host) is loopback
+
+
+def test_an_ipv6_address_is_written_in_brackets():
+    from stui_repl.client.connection import join_address
+
+    assert join_address("::1", 7000) == "[::1]:7000"
+    assert join_address("127.0.0.1", 7000) == "127.0.0.1:7000"

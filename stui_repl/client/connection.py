@@ -18,17 +18,36 @@ import select
 import selectors
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from .. import __version__
-from ..errors import ConnectionLost, ImageUnreachable
+from ..errors import ConnectionLost, ImageUnreachable, ReplyTimeout
 from . import wire
 
 RECV_SIZE = 1 << 16
 
 # --debug sets this to a trace.WireTrace: called with (">" or "<", address, message).
 TRACE: Callable[[str, str, dict[str, Any]], None] | None = None
+
+
+def join_address(host: str, port: int) -> str:
+    """HOST:PORT as people write it: an IPv6 host in brackets ([::1]:7000)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a server listening on `host` is reachable from this machine
+    only. "0", "0.0.0.0" and "::" mean every interface."""
+    import ipaddress  # only `stui serve` asks: not on every start-up's path
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class Connection:
@@ -55,7 +74,7 @@ class Connection:
         `resume` (workspace id, resume token) from an earlier hello asks the
         server for that workspace back; `info.resumed` says whether it was.
         """
-        address = f"{host}:{port}"
+        address = join_address(host, port)
         try:
             sock = socket.create_connection((host, port), timeout=timeout)
         except OSError as exc:
@@ -97,15 +116,29 @@ class Connection:
                 raise ConnectionLost(f"lost the connection to {self.address}: {exc.strerror or exc}") from None
             return request_id
 
-    def wait(self, request_id: int, *, timeout: float | None = None) -> dict[str, Any]:
-        """Read until the reply to request_id arrives; keep other replies."""
+    def wait(
+        self, request_id: int, *, timeout: float | None = None, deadline: Callable[[], float] | None = None
+    ) -> dict[str, Any]:
+        """Read until the reply to request_id arrives; keep other replies.
+
+        `timeout` bounds each silence. `deadline` answers the time
+        (time.monotonic()) by which the reply must have come, however much
+        else arrives meanwhile; it is asked again after each read, since
+        what arrives (a script's results) may move it.
+        """
         with self.lock:
             self._sock.settimeout(timeout)
             try:
                 while request_id not in self._replies:
+                    if deadline is not None:
+                        left = deadline() - time.monotonic()
+                        if left <= 0:
+                            raise ReplyTimeout(f"{self.address} did not answer in time")
+                        self._sock.settimeout(left if timeout is None else min(left, timeout))
                     self._receive()
             except TimeoutError:
-                raise ConnectionLost(f"{self.address} did not answer within {timeout:g} s") from None
+                waited = f"within {timeout:g} s" if timeout is not None else "in time"
+                raise ReplyTimeout(f"{self.address} did not answer {waited}") from None
             except BrokenPipeError:  # an event's output met a closed stdout: not the socket's fault
                 raise
             except OSError as exc:  # the socket was closed under us (the heartbeat gave up on it)

@@ -16,10 +16,12 @@ happen. Three ways to evaluate:
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ..errors import ReplyTimeout
 from . import scanner, wire
 from .connection import Connection
 
@@ -87,13 +89,21 @@ def scrubbed_event(event: wire.Event, scrub: Callable[[str], str]) -> wire.Event
 SCRIPT_BATCH = 256
 
 
-def _chunks(units: Iterable[scanner.Unit], size: int) -> Iterator[list[scanner.Unit]]:
+def _chunks(units: Iterable[scanner.Unit], size: int, budget: int) -> Iterator[list[scanner.Unit]]:
+    """Runs of at most `size` units whose code is at most about `budget`
+    characters (a request line has a limit); a larger unit goes alone."""
     chunk: list[scanner.Unit] = []
+    length = 0
     for unit in units:
+        cost = (len(unit.code) if unit.code.isascii() else 6 * len(unit.code)) + 64
+        if chunk and length + cost > budget:
+            yield chunk
+            chunk, length = [], 0
         chunk.append(unit)
+        length += cost
         if len(chunk) == size:
             yield chunk
-            chunk = []
+            chunk, length = [], 0
     if chunk:
         yield chunk
 
@@ -178,9 +188,19 @@ class Evaluator:
         return scrubbed(result_of(unit, reply), self.scrub)
 
     def _wait_interruptibly(
-        self, request: dict[str, Any], on_interrupt: Callable[[], None] | None, patience: float | None
+        self,
+        request: dict[str, Any],
+        on_interrupt: Callable[[], None] | None,
+        patience: float | None,
+        *,
+        following: Iterable[dict[str, Any]] = (),
     ) -> dict[str, Any]:
+        """Send request (then `following`, which continue it and name it by
+        its id) and wait for its reply; Ctrl-C meanwhile interrupts."""
         request_id = self.connection.send(request)
+        for more in following:
+            more["of"] = request_id
+            self.connection.send(more)
         interrupts: list[int] = []
         while True:
             try:
@@ -201,8 +221,10 @@ class Evaluator:
         name: str,
         keep_going: bool,
         on_interrupt: Callable[[], None] | None = None,
+        units: list[scanner.Unit] | None = None,
     ) -> wire.EvalResult:
-        """Have the image file `text` in with its own reader, as `gst FILE` does.
+        """Have the image file `text` in with its own reader, as `gst FILE` does
+        (`units`: the text's, when the caller has scanned it already).
 
         Output and errors arrive as events while it runs; the result says
         whether any statement failed. The text goes cut at its statements:
@@ -210,11 +232,19 @@ class Evaluator:
         first failure, and even with it, one whole piece changed the order
         in which processes of equal priority ran (fidelity: process-yield).
         """
-        chunks = file_in_chunks(text, scanner.split_script(text))
-        reply = self._wait_interruptibly(
-            wire.file_in_request(chunks, name=name, keep_going=keep_going), on_interrupt, None
-        )
+        chunks = file_in_chunks(text, scanner.split_script(text) if units is None else units)
+        first, *rest = wire.batches_within(chunks, self._line_budget())
+        request = wire.file_in_request(first, name=name, keep_going=keep_going, more=bool(rest))
+        following = [wire.file_in_more_request(0, run, more=i < len(rest) - 1) for i, run in enumerate(rest)]
+        reply = self._wait_interruptibly(request, on_interrupt, None, following=following)
+        for more in following:  # each is answered: taken, or skipped after a stop
+            self.connection.wait(more["id"])
         return scrubbed(wire.EvalResult.from_reply(reply), self.scrub)
+
+    def _line_budget(self) -> int:
+        """How much code one request may carry (see wire.budget_for)."""
+        info = self.connection.info
+        return wire.budget_for(info.max_line if info is not None else wire.DEFAULT_MAX_LINE)
 
     def run_units(
         self,
@@ -238,7 +268,7 @@ class Evaluator:
         stopped = False
 
         def requests() -> Iterator[dict[str, Any]]:
-            for chunk in _chunks(units, SCRIPT_BATCH):
+            for chunk in _chunks(units, SCRIPT_BATCH, self._line_budget()):
                 request = wire.script_request(
                     [script_unit(unit) for unit in chunk], print_value=print_values, batch=batch, keep_going=keep_going
                 )
@@ -306,18 +336,62 @@ class Evaluator:
         reply = self.connection.request(wire.secret_request(name, plaintext))
         return None if reply.get("ok") else wire.RemoteError.from_wire(reply.get("error"))
 
-    def replay(self, units: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    def replay(
+        self, units: list[dict[str, Any]], *, keep_going: bool = False, limit: float | None = None, patience: float = 10.0
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """Run statements quietly, one compile for a run of them (restoring a
-        workspace); answer the request's reply and its statements' results."""
+        workspace); answer the request's reply and its statements' results.
+
+        A statement still running `limit` seconds after the last result came
+        is interrupted, and its result says `timedOut`; under `keep_going`
+        the rest go on. An image that does not stop within `patience`
+        seconds of the interrupt raises ReplyTimeout.
+        """
         results: list[dict[str, Any]] = []
-        self._results = lambda event: results.append(event.result or {})
+        progress = time.monotonic()
+        stopping: float | None = None  # when an interrupt was sent that has not yet shown as a result
+        interrupts: list[int] = []
+
+        def on_result(event: wire.Event) -> None:
+            nonlocal progress, stopping
+            result = dict(event.result or {})
+            if stopping is not None and (result.get("error") or {}).get("kind") == "interrupted":
+                result["timedOut"] = True
+                stopping = None
+            results.append(result)
+            progress = time.monotonic()
+
+        self._results = on_result
         shown, self.on_event = self.on_event, None  # what re-creating a variable prints is not news
         try:
-            reply = self.connection.request(wire.script_request(units, print_value=False))
+            request_id = self.connection.send(wire.script_request(units, print_value=False, keep_going=keep_going))
+            if limit is None:
+                return self.connection.wait(request_id), results
+
+            def deadline() -> float:
+                return stopping + patience if stopping is not None else progress + limit
+
+            while True:
+                try:
+                    return self.connection.wait(request_id, deadline=deadline), results
+                except ReplyTimeout:
+                    if stopping is not None:
+                        raise
+                    interrupts.append(self.connection.send(wire.interrupt_request()))
+                    stopping = time.monotonic()
         finally:
             self._results = None
             self.on_event = shown
-        return reply, results
+            for interrupt_id in interrupts:
+                self.connection.discard(interrupt_id)
+
+    def request_room(self) -> int:
+        """The longest request line the image takes (hello's maxLine), less room for the id."""
+        info = self.connection.info
+        return (info.max_line if info is not None else wire.DEFAULT_MAX_LINE) - 64
+
+    def fits(self, request: dict[str, Any]) -> bool:
+        return len(wire.encode(request)) <= self.request_room()
 
     def settle(self, *, on_interrupt: Callable[[], None] | None = None) -> None:
         """End a program as gst does: what its processes print meanwhile

@@ -313,15 +313,46 @@ def script_unit(
     return unit
 
 
-def file_in_request(chunks: list[str], *, name: str, line: int = 1, keep_going: bool = False) -> dict[str, Any]:
+def file_in_request(
+    chunks: list[str], *, name: str, line: int = 1, keep_going: bool = False, more: bool = False
+) -> dict[str, Any]:
     """Text for the image to file in with its own reader, as `gst FILE` would:
-    `chunks` (its statements and declarations, in order) make the whole text."""
+    `chunks` (its statements and declarations, in order) make the whole text,
+    or its beginning when `more` (the rest follows in file_in_more requests)."""
     request: dict[str, Any] = {"op": "fileIn", "chunks": chunks, "name": name}
     if line != 1:
         request["line"] = line
     if keep_going:
         request["keepGoing"] = True
+    if more:
+        request["more"] = True
     return request
+
+
+def file_in_more_request(of: int, chunks: list[str], *, more: bool) -> dict[str, Any]:
+    """More of the text of file-in request `of`: a text too large for one line."""
+    return {"op": "fileInMore", "of": of, "chunks": chunks, "more": more}
+
+
+def batches_within(pieces: list[str], budget: int) -> list[list[str]]:
+    """pieces in runs of at most about `budget` characters each (a request
+    line has a limit: see budget_for); a larger piece makes a run of its own."""
+    runs: list[list[str]] = [[]]
+    size = 0
+    for piece in pieces:
+        cost = (len(piece) if piece.isascii() else 6 * len(piece)) + 3
+        if runs[-1] and size + cost > budget:
+            runs.append([])
+            size = 0
+        runs[-1].append(piece)
+        size += cost
+    return runs
+
+
+def budget_for(max_line: int) -> int:
+    """How many characters of code one request may carry: JSON may write a
+    character in up to 6 bytes (\\u0001), and the request needs room around."""
+    return max_line // 8
 
 
 def log_request() -> dict[str, Any]:

@@ -70,6 +70,11 @@ class Attachment:
     def image_alive(self) -> bool:
         return self.image is not None and self.image.process.poll() is None
 
+    def mask_log(self, scrub: Callable[[str], str]) -> None:
+        """Have an embedded image's log masked by `scrub` too (the session's secrets)."""
+        if self.image is not None:
+            self.image.mask_log(scrub)
+
     def resume_ticket(self) -> tuple[str, str] | None:
         """What re-attaching to this link's workspace takes, if the server offers leases."""
         info = self.connection.info

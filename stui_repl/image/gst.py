@@ -20,6 +20,12 @@ Layout of a provisioned install::
     gst-3.2.5/image/         writable: gst.im, *.star, packages.xml
     gst-3.2.5/manifest.json  written last; an install without it is ignored
 
+It is code stui runs, so it is trusted only as trust.py allows: the
+directory private to you (0700, so that nobody else can reach the files
+below it, whatever their modes), and the manifest, gst and its image yours
+and not writable by others. A gst named by STUI_GST or found on PATH is
+yours to vouch for.
+
 API refinements over the original sketch: :meth:`GstInstall.command` takes
 ``image=`` to run another image (e.g. a saved server image) with the same
 kernel directory; :func:`find_gst` takes ``cache=`` so tests need not touch
@@ -34,13 +40,14 @@ import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from .. import paths
+from .. import paths, trust
 from ..locks import exclusive
 from . import children
 
@@ -604,15 +611,24 @@ def _install_from_manifest(directory: Path, manifest: Mapping[str, object]) -> G
 
 
 def load_install(directory: Path) -> GstInstall | None:
-    """The provisioned install in ``directory`` if it is complete, else None."""
+    """The provisioned install in ``directory`` if it is complete, else None;
+    errors.Untrusted if someone else could have changed it."""
     try:
-        manifest = json.loads((directory / MANIFEST).read_text())
+        if not trust.private_dir(directory, create=False):
+            return None
+        data = trust.read(directory / MANIFEST, "the manifest of the provisioned gst")
+        if data is None:
+            return None
+        manifest = json.loads(data)
         if manifest.get("format") != MANIFEST_FORMAT:
             return None
         inst = _install_from_manifest(directory, manifest)
+        assert inst.image is not None
+        for path, what in ((inst.gst, "the provisioned gst"), (inst.image, "the provisioned gst's image")):
+            found = trust.stat_of(path, what)
+            if found is None or not stat.S_ISREG(found.st_mode):
+                return None
     except (OSError, ValueError, KeyError, AssertionError, AttributeError):
-        return None
-    if not (inst.gst.is_file() and inst.image and inst.image.is_file()):
         return None
     return inst
 
@@ -796,7 +812,7 @@ def provision(*, progress: Progress | None = None) -> GstInstall:
     tools = require_tools()
     cache = target.parent
     try:
-        cache.mkdir(parents=True, exist_ok=True)
+        trust.private_dir(cache)
         with exclusive(cache / f"{INSTALL_NAME}.lock", waiting=lambda: say("waiting for another stui to finish installing gst")):
             existing = load_install(target)
             if existing:

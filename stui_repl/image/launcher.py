@@ -6,7 +6,11 @@ with; later starts load that snapshot, which is ready in a few milliseconds.
 The token goes to the server on its stdin (never on a command line, where
 `ps` shows it), and stdin stays open: when stui goes away the pipe closes
 and the image quits instead of living on; an image too busy to notice is
-killed by the kernel (see children.py).
+killed by the kernel (see children.py). What the image writes on stderr goes
+to its log, masked (log.py).
+
+The snapshot is code stui runs: it is built 0600 in a private directory and
+used only while nobody else could have changed it (trust.py).
 """
 
 from __future__ import annotations
@@ -17,16 +21,17 @@ import os
 import select
 import subprocess
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import paths
+from .. import paths, trust
+from ..client.connection import join_address
 from ..errors import ImageUnreachable
 from ..locks import exclusive
 from . import children
 from .gst import GstInstall, ProvisionError, ensure_gst
+from .log import ImageLog
 
 SERVER_DIR = Path(__file__).resolve().parents[1] / "server"
 LOAD_SCRIPT = SERVER_DIR / "load-gst.st"
@@ -55,13 +60,13 @@ def image_key(install: GstInstall) -> str:
 
 def server_image(install: GstInstall, progress: Progress | None = None) -> Path:
     """The snapshot image with the server loaded, built if missing."""
-    images = paths.cache_dir() / "images"
-    images.mkdir(parents=True, exist_ok=True)
+    images = paths.images_dir()
+    trust.private_dir(images)
     target = images / f"stui-server-{image_key(install)}.im"
-    if target.exists():
+    if trust.stat_of(target, "the server image"):
         return target
     with exclusive(images / ".lock"):
-        if target.exists():
+        if trust.stat_of(target, "the server image"):
             return target
         if progress:
             progress("building the server image (once)")
@@ -78,6 +83,7 @@ def server_image(install: GstInstall, progress: Progress | None = None) -> Path:
             partial.unlink(missing_ok=True)
             detail = _last_line(done.stderr) or _last_line(done.stdout) or f"gst exited with {done.returncode}"
             raise ImageUnreachable(f"could not build the server image: {detail}")
+        os.chmod(partial, 0o600)
         os.replace(partial, target)
         _forget_old_images(images, keep=3)
     return target
@@ -110,8 +116,17 @@ class RunningImage:
     port: int
     token: str
     process: subprocess.Popen[bytes]
-    log_path: Path
+    log: ImageLog
     _stopping: threading.Event | None = None
+
+    @property
+    def log_path(self) -> Path:
+        """Where the log is, once the image wrote something (see log.py)."""
+        return self.log.path
+
+    def mask_log(self, scrub: Callable[[str], str]) -> None:
+        """Mask what `scrub` masks (the open session's secrets) in the log from now on."""
+        self.log.scrub = scrub
 
     def start_ticking(self) -> None:
         """Write a newline to the image's stdin every 20 ms: its clock.
@@ -140,7 +155,7 @@ class RunningImage:
 
     @property
     def address(self) -> str:
-        return f"{self.host}:{self.port}"
+        return join_address(self.host, self.port)
 
     def stop(self, timeout: float = 0.5) -> None:
         """Close stdin: an idle server quits at once (in about 0.1 s). One
@@ -164,11 +179,7 @@ class RunningImage:
                 self.process.wait()
         if self.process.stdout:
             self.process.stdout.close()
-        try:  # keep only logs that say something
-            if self.log_path.stat().st_size == 0:
-                self.log_path.unlink()
-        except OSError:
-            pass
+        self.log.close()
 
 
 START_ATTEMPTS = 3
@@ -217,22 +228,20 @@ def _start(
     install: GstInstall, image: Path, host: str, port: int, token: str, timeout: float, lease: float | None = None,
     extra: dict[str, object] | None = None,
 ) -> RunningImage:
-    logs = paths.cache_dir() / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    log_path = logs / f"image-{os.getpid()}-{time.time_ns()}.log"
-    with open(log_path, "ab") as log:
-        try:
-            process = children.spawn(
-                install.command(str(START_SCRIPT), image=image),
-                env=install.environ(),
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=log,
-                start_new_session=True,  # Ctrl-C at the terminal is for stui, not the image
-            )
-        except OSError as exc:
-            raise ImageUnreachable(f"could not start gst: {exc}") from None
-    assert process.stdin is not None and process.stdout is not None
+    trust.private_dir(paths.logs_dir(), create=False)  # made when there is a first line to keep
+    try:
+        process = children.spawn(
+            install.command(str(START_SCRIPT), image=image),
+            env=install.environ(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,  # Ctrl-C at the terminal is for stui, not the image
+        )
+    except OSError as exc:
+        raise ImageUnreachable(f"could not start gst: {exc}") from None
+    assert process.stdin is not None and process.stdout is not None and process.stderr is not None
+    log = ImageLog(process.stderr, token)
     settings: dict[str, object] = {**(extra or {}), "host": host, "port": port, "token": token}
     if lease is not None:
         settings["lease"] = int(lease) if float(lease).is_integer() else lease
@@ -241,7 +250,7 @@ def _start(
         process.stdin.flush()
     except OSError:
         pass
-    running = RunningImage(host, 0, token, process, log_path)
+    running = RunningImage(host, 0, token, process, log)
     running.port = _read_port(running, timeout)
     running.start_ticking()
     return running
@@ -254,7 +263,7 @@ def _read_port(running: RunningImage, timeout: float) -> int:
     line = stdout.readline().decode("ascii", "replace").strip() if ready else ""
     if not line.startswith(ANNOUNCEMENT):
         running.stop(timeout=1.0)
-        log = running.log_path.read_bytes() if running.log_path.exists() else b""
+        log = running.log.tail()
         detail = _last_line(log)
         if ready and b"Error occurred while not in byte code interpreter" in log:
             raise _StartCrashed(detail)

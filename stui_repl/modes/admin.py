@@ -89,6 +89,7 @@ def config_command(args: argparse.Namespace) -> int:
 def serve(args: argparse.Namespace) -> int:
     import signal
 
+    from ..client.connection import is_loopback
     from ..image.launcher import launch
     from ..image.tokens import default_token_file, token_for_serving
 
@@ -96,11 +97,19 @@ def serve(args: argparse.Namespace) -> int:
         raise UsageError("--lease must be a number of seconds, 0 or more")
     token_path = Path(args.token_file) if args.token_file else default_token_file()
     token = token_for_serving(token_path)
-    image = launch(host=args.host, port=args.port, token=token, progress=notify, lease=args.lease)
-    print(f"stui: serving on {image.address} (token in {token_path}); Ctrl-C stops", file=sys.stderr, flush=True)
-    print(f"{image.address}", flush=True)
+    # SIGTERM stops the server as Ctrl-C does, from the moment it exists: a
+    # signal between the launch and the wait must not leave the image behind.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    image = launch(host=args.host, port=args.port, token=token, progress=notify, lease=args.lease)
     try:
+        print(f"stui: serving on {image.address} (token in {token_path}); Ctrl-C stops", file=sys.stderr, flush=True)
+        if not is_loopback(args.host):
+            print(
+                f"stui: warning: {image.address} is reachable from the network; only the token protects it, "
+                "and whoever has it runs code as you (see the README's Security section)",
+                file=sys.stderr, flush=True,
+            )
+        print(f"{image.address}", flush=True)
         image.process.wait()
         print("stui: the image exited", file=sys.stderr)
         return 3

@@ -33,7 +33,7 @@ from prompt_toolkit.lexers import PygmentsLexer
 from prompt_toolkit.output import ColorDepth
 from pygments.lexers.smalltalk import SmalltalkLexer
 
-from .. import __version__, paths
+from .. import __version__, paths, trust
 from ..client import scanner, wire
 from ..client.connection import Connection
 from ..client.evaluator import Evaluator
@@ -427,10 +427,11 @@ def first_meeting(info: wire.ServerInfo) -> bool:
     if key in known:
         return False
     try:
-        noted.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with open(noted, "a") as handle:
+        trust.private_dir(noted.parent)
+        fd = os.open(noted, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "a") as handle:
             handle.write(key + "\n")
-    except OSError:
+    except (OSError, StuiError):  # a notice may be repeated; nothing else depends on this file
         pass
     return True
 

@@ -24,13 +24,48 @@ from typing import Any
 from ..client import scanner, wire
 from ..client.evaluator import Evaluator
 from ..client.wire import EvalResult, RemoteError, ServerInfo
-from ..errors import StuiError
+from ..errors import ReplyTimeout, StuiError, Untrusted
 from ..settings import Settings
 from .model import STORE_CHARS, ImageSeen, MergeNote, RecentConnection, Session, Variable, shorten
 from .store import SessionFile, now
 from .vault import TOKEN_FIELD, secret_field
 
 MASK = "********"
+# The statements sent one by one after a run overran its time: the server
+# compiles at most 200 as one run (StuiScript maxMerged).
+CAREFUL_RUN = 200
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """The statement that re-creates a variable, and the names it must declare."""
+
+    name: str
+    code: str
+    declare: list[str]
+
+
+def _fitting(pending: list[Recipe], room: int, most: int) -> list[dict[str, Any]]:
+    """The script units of the first recipes, as many as one request line holds.
+
+    Each statement starts on a line after the one before ends: the server
+    finds which statement of a run failed by its line.
+    """
+    units: list[dict[str, Any]] = []
+    size = len(wire.encode(wire.script_request([], print_value=False, keep_going=True)))
+    line = 1
+    for recipe in pending[:most]:
+        unit = wire.script_unit(recipe.code, line=line, declare=recipe.declare)
+        size += len(wire.encode(unit))  # its newline stands for the comma between units
+        if size > room:
+            break
+        units.append(unit)
+        line += recipe.code.count("\n") + 1
+    return units
+
+
+def _mib(size: int) -> str:
+    return f"{size / (1 << 20):.1f} MiB"
 
 
 @dataclass
@@ -133,6 +168,8 @@ class ActiveSession:
                 continue
             try:
                 plaintext = self.vault.decrypt(variable.sealed, session=self.name, field=secret_field(variable.name))
+            except Untrusted:
+                raise  # a key file someone else could have written: refuse, do not limp on
             except StuiError as exc:
                 self.locked[variable.name] = str(exc)
                 notes.append(f"secret {variable.name} is locked: {exc}")
@@ -140,8 +177,6 @@ class ActiveSession:
             self.plaintexts[variable.name] = plaintext
             self.masker.add(plaintext)
             self.locked.pop(variable.name, None)
-        if self._vault is not None:
-            notes.extend(self._vault.warnings)
         return notes
 
     def set_secret(self, evaluator: Evaluator, name: str, plaintext: str) -> None:
@@ -160,6 +195,8 @@ class ActiveSession:
 
     @staticmethod
     def _bind_secret(evaluator: Evaluator, name: str, plaintext: str) -> None:
+        if not evaluator.fits(wire.secret_request(name, plaintext)):  # the server would close the connection
+            raise StuiError(f"the secret {name} is too large to send to the image ({_mib(evaluator.request_room())} at most)")
         refused = evaluator.bind_secret(name, plaintext)
         if refused is not None:
             raise StuiError(f"the image refused the secret {name}: {refused.one_line()}")
@@ -257,6 +294,14 @@ class ActiveSession:
                 self.session.variables[name] = _updated(known, store, value)
                 self.dirty = True
 
+    def _keep_pending(self) -> None:
+        """What scripts assigned that no refresh described (the image died, or
+        stui is stopping on a signal): kept by the statement that assigned it,
+        since that is all there is to re-create it from."""
+        pending, self._pending = self._pending, {}
+        for name, source in pending.items():
+            self.note_bindings([{"name": name}], source)
+
     def unset(self, evaluator: Evaluator, name: str) -> bool:
         in_image = evaluator.remove_variable(name)
         in_file = self.session.forget_variable(name)
@@ -291,51 +336,81 @@ class ActiveSession:
                 report.failed.append((variable.name, str(exc)))
             else:
                 report.restored.append(variable.name)
-        recipes: list[tuple[str, list[str]]] = []  # (code, the names to declare)
-        names: list[str] = []
+        recipes: list[Recipe] = []
         for variable in (v for v in chosen if not v.is_secret):
-            if variable.store is not None:
-                recipes.append((f"{variable.name} := {variable.store}", [variable.name]))
+            if not scanner.is_identifier(variable.name):  # a hand-edited file: it would spoil the run it is in
+                report.failed.append((variable.name, "not a variable name"))
+            elif variable.store is not None:
+                recipes.append(Recipe(variable.name, f"{variable.name} := {variable.store}", [variable.name]))
             elif variable.source is not None:
-                recipes.append((variable.source, sorted(set(scanner.assigned_names(variable.source)) | {variable.name})))
+                declare = sorted(set(scanner.assigned_names(variable.source)) | {variable.name})
+                recipes.append(Recipe(variable.name, variable.source, declare))
             else:
                 report.failed.append((variable.name, "nothing to re-create it from"))
-                continue
-            names.append(variable.name)
-        self._replay(evaluator, list(zip(names, recipes, strict=True)), report)
+        self._replay(evaluator, recipes, report)
         return report
 
-    def _replay(self, evaluator: Evaluator, pending: list[tuple[str, tuple[str, list[str]]]], report: RestoreReport) -> None:
+    def _replay(self, evaluator: Evaluator, pending: list[Recipe], report: RestoreReport) -> None:
         """Run the re-creating statements, stopping at a failure and going on after it.
 
         Without keepGoing the server compiles a run of statements as one, so
         200 variables cost one compile rather than 200; a failure is rare, and
-        only what follows it is sent again.
+        only what follows it is sent again. The statements go in requests
+        that fit the image's line limit; one too large for any is skipped.
+
+        Each statement has `restore_timeout` seconds. A run compiled as one
+        tells neither which statement was running when it was stopped nor
+        how long each took, so a run that overruns is stopped and its
+        statements sent again one by one (keepGoing), each with its own
+        limit: the one that overruns then is reported and skipped.
         """
+        limit = float(self.settings["restore_timeout"])
+        patience = float(self.settings["heartbeat_timeout"])
+        room = evaluator.request_room()
+        one_by_one = False
         while pending:
-            # Each statement on a line of its own: the server tells which one of
-            # a run compiled as one failed by the line the failure is on.
-            units = [wire.script_unit(code, line=line, declare=declare) for line, (_, (code, declare)) in enumerate(pending, 1)]
-            reply, results = evaluator.replay(units)
+            units = _fitting(pending, room, CAREFUL_RUN if one_by_one else len(pending))
+            if not units:
+                size = len(wire.encode(wire.script_unit(pending[0].code, declare=pending[0].declare)))
+                report.failed.append((pending[0].name, f"too large to send to the image ({_mib(size)}; it takes {_mib(room)} at most)"))
+                pending = pending[1:]
+                continue
+            piece, pending = pending[: len(units)], pending[len(units):]
+            try:
+                reply, results = evaluator.replay(units, keep_going=one_by_one, limit=limit, patience=patience)
+            except ReplyTimeout:
+                stuck = f"the image did not stop within {patience:g} s of being interrupted"
+                report.failed.extend((recipe.name, stuck) for recipe in [*piece, *pending])
+                return
             if not reply.get("ok"):
                 why = self.masker(RemoteError.from_wire(reply.get("error")).one_line(with_location=False))
-                report.failed.extend((name, why) for name, _ in pending)
-                return
+                report.failed.extend((recipe.name, why) for recipe in piece)
+                continue
             done = 0
             for result in results:
-                covered = wire.statements_of(result)
+                if done >= len(piece):
+                    break
                 if result.get("ok"):
-                    report.restored.extend(name for name, _ in pending[done: done + covered])
+                    covered = 1 if one_by_one else wire.statements_of(result)
+                    report.restored.extend(recipe.name for recipe in piece[done: done + covered])
                     done += covered
                     continue
-                error = RemoteError.from_wire(result.get("error"))
-                report.failed.append((pending[done][0], self.masker(error.one_line(with_location=False))))
+                if result.get("timedOut") and not one_by_one:
+                    break  # somewhere in this run: sent again one by one below
+                if result.get("timedOut"):
+                    why = f"took longer than {limit:g} s (restore_timeout); stopped"
+                else:
+                    why = self.masker(RemoteError.from_wire(result.get("error")).one_line(with_location=False))
+                report.failed.append((piece[done].name, why))
                 done += 1
-                break
-            if done == 0:  # nothing answered: do not loop for ever
-                report.failed.extend((name, "the image did not answer") for name, _ in pending)
-                return
-            pending = pending[done:]
+                if not one_by_one:
+                    break  # the server skipped the rest of the request: sent again below
+            stopped = any(result.get("timedOut") for result in results) and not one_by_one
+            if done == 0 and not stopped:  # nothing answered: do not loop for ever
+                report.failed.extend((recipe.name, "the image did not answer") for recipe in piece)
+                continue
+            pending = piece[done:] + pending
+            one_by_one = stopped
 
     # -- the image ------------------------------------------------------------------
 
@@ -356,6 +431,7 @@ class ActiveSession:
                 self.refresh(evaluator)
             except (StuiError, OSError):
                 pass  # an unreachable image must not stop the file being saved
+        self._keep_pending()
         merged, notes = self.file.save(self.session, history_limit=self.settings["history_limit"])
         self.session = merged
         self.last_save = time.monotonic()

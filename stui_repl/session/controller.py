@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import functools
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..client.evaluator import Evaluator
-from ..errors import StuiError, UsageError
+from ..errors import StuiError, Untrusted, UsageError
 from ..image.attachment import Attachment, parse_address
 from ..settings import Settings, validated
 
@@ -75,8 +76,9 @@ class SessionController:
         self._last_image_id: str | None = None
         self._last_address: str | None = None
         self.image_restarted = False  # the last healing found a new image (or workspace)
-        # For a server on this machine started by `stui serve`: its token file.
-        self.default_token: str | None = None
+        # For a server on this machine started by `stui serve`: its token
+        # file, read only when an address needs a token (scripts start quicker).
+        self.fallback_token: Callable[[], str | None] = lambda: None
         self.supervisor: Supervisor | None = None  # the REPL's; scripts have none
         # What the mode does with what the image streams (output, errors):
         # every evaluator the controller makes hands its events there.
@@ -142,7 +144,7 @@ class SessionController:
         `address`/`token` come from the command line and rebind the session
         (the token is kept sealed); `embedded` rebinds it to an embedded
         image. Without them the session's own connection is used. A server
-        on this machine started by `stui serve` supplies `self.default_token`.
+        on this machine started by `stui serve` supplies `self.fallback_token()`.
         """
         from .model import ConnectionSpec
 
@@ -155,6 +157,8 @@ class SessionController:
             if token:
                 try:
                     spec = ConnectionSpec(address, active.seal_token(token))
+                except Untrusted:
+                    raise
                 except StuiError as exc:  # e.g. no passphrase: connect anyway, without remembering it
                     self.notify(f"the token is not kept in session {active.name}: {exc}")
                     spec = ConnectionSpec(address, None)
@@ -165,7 +169,8 @@ class SessionController:
         elif active is not None and not embedded and not active.session.connection.embedded:
             address = active.session.connection.address
             token = self._session_token(active) if active.session.connection.token else None
-        token = token or (self.default_token if address is not None else None)
+        if address is not None and not token:
+            token = self.fallback_token()
         attachment = self._open_attachment(address, token, progress=self.progress)
         self._token = token
         self._adopt(attachment)
@@ -181,6 +186,8 @@ class SessionController:
     def _session_token(self, active: ActiveSession) -> str | None:
         try:
             return active.open_token()
+        except Untrusted:
+            raise
         except StuiError as exc:
             raise UsageError(f"the token of session {active.name} is locked: {exc}") from None
 
@@ -192,7 +199,13 @@ class SessionController:
         self._last_ticket = attachment.resume_ticket()
         self._last_image_id = info.image_id if info is not None else None
         self._last_address = None if attachment.embedded else attachment.connection.address
+        attachment.mask_log(self._mask)
         self._new_evaluator()
+
+    def _mask(self, text: str) -> str:
+        """The open session's secrets masked, whichever session is open when the image writes."""
+        active = self.active
+        return active.masker(text) if active is not None else text
 
     def _new_evaluator(self) -> None:
         """An evaluator on the attachment that reports to the current session."""
@@ -329,8 +342,13 @@ class SessionController:
             self.notify(note.text)
 
     def autosave(self) -> None:
+        """Save when it is time; a failure (a full disk) is told, and tried again after the interval."""
         if self.active is not None and self.active.dirty and self.active.autosave_due():
-            self.save()
+            try:
+                self.save()
+            except StuiError as exc:
+                self.active.last_save = time.monotonic()
+                self.notify(f"{exc}; trying again in {self.settings['autosave']} s")
 
     @_one_at_a_time
     def switch(self, name: str, *, create: bool = False) -> RestoreReport | None:
@@ -427,13 +445,11 @@ class SessionController:
     def close(self, *, quick: bool = False) -> None:
         """Save and let go of the image (stopping it when it is ours).
         `quick` saves what stui knows without asking the image, which may be
-        busy: for stopping on a signal."""
+        busy: for stopping on a signal. A save that fails raises its
+        StuiError once the image is let go, so that stui exits non-zero."""
         try:
             if self.active is not None:
-                try:
-                    self.save(refresh=not quick)
-                except StuiError as exc:
-                    self.notify(f"could not save session {self.active.name}: {exc}")
+                self.save(refresh=not quick)
         finally:
             if self.attachment is not None:
                 self.attachment.close()

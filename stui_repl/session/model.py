@@ -25,10 +25,24 @@ VALUE_CHARS = 200
 STORE_CHARS = 4096
 
 
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+_LATEST = datetime.max.replace(tzinfo=UTC)
+
+
 def timestamp(moment: datetime) -> str:
-    """The one spelling of a time used in sessions."""
-    utc = moment.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    """The one spelling of a time used in sessions.
+
+    A time a person wrote may lie beyond what UTC can hold (year 1 at +14:00):
+    it becomes the earliest or latest time there is, rather than an error
+    that would keep every session from being listed. The year always has
+    four digits (strftime writes year 1 as "1"), so the text sorts and is
+    valid TOML.
+    """
+    try:
+        utc = moment.astimezone(UTC)
+    except (OverflowError, ValueError):
+        utc = _EARLIEST if moment.year < 2 else _LATEST
+    return f"{utc.year:04d}-{utc:%m-%dT%H:%M:%S}.{utc.microsecond // 1000:03d}Z"
 
 
 def valid_session_name(name: str) -> bool:

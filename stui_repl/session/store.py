@@ -4,6 +4,9 @@ and what happens to a file that cannot be read.
 Layout: `<state dir>/sessions/NAME.toml`, its previous version
 `NAME.toml.bak`, a lock file `.NAME.lock`, and any unreadable file moved
 aside as `NAME.toml.corrupt-TIME`. The directory is 0700 and every file 0600.
+A session file is code, so one that is not yours, or that others may write,
+is refused, as is a directory others may write (trust.py): in a listing it
+shows as refused.
 
 A write goes to a temporary file in the same directory, is fsynced, the
 current file is hard-linked to the backup, the temporary file is renamed
@@ -15,6 +18,7 @@ stui processes on one session lose nothing (session_model.merge decides).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from contextlib import AbstractContextManager
@@ -22,8 +26,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .. import __version__, paths
-from ..errors import StuiError, UsageError
+from .. import __version__, paths, trust
+from ..errors import StuiError, Untrusted, UsageError
 from ..locks import LockBusy, exclusive
 from . import toml as session_format
 from .model import MergeNote, Session, merge, timestamp, valid_session_name
@@ -39,7 +43,7 @@ def now() -> str:
 
 
 def sessions_dir() -> Path:
-    return paths.state_dir() / "sessions"
+    return paths.sessions_dir()
 
 
 def check_name(name: str) -> str:
@@ -90,7 +94,7 @@ class SessionStore:
         return self.directory / f"{check_name(name)}.toml.bak"
 
     def names(self) -> list[str]:
-        if not self.directory.is_dir():
+        if not trust.private_dir(self.directory, create=False):
             return []
         return sorted(p.name[: -len(".toml")] for p in self.directory.glob("*.toml") if valid_session_name(p.name[:-5]))
 
@@ -100,7 +104,13 @@ class SessionStore:
         for name in self.names():
             path = self.path(name)
             try:
-                session = session_format.parse(path.read_bytes().decode("utf-8"))
+                data = trust.read(path, "the session file")
+                if data is None:  # deleted a moment ago
+                    continue
+                session = session_format.parse(data.decode("utf-8"))
+            except Untrusted as exc:
+                rows.append(Summary(name, "?", 0, 0, "?", f"refused: {exc.reason}"))
+                continue
             except session_format.NewerFormat:
                 rows.append(Summary(name, "?", 0, 0, "?", "newer format"))
                 continue
@@ -116,7 +126,7 @@ class SessionStore:
         return self.path(name).exists()
 
     def _ensure_directory(self) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        trust.private_dir(self.directory)
 
     def locked(self, name: str, timeout: float = LOCK_TIMEOUT) -> AbstractContextManager[None]:
         """Exclusive use of one session's file for a read-merge-write."""
@@ -129,11 +139,8 @@ class SessionStore:
     # -- reading --------------------------------------------------------------------
 
     def read_text(self, name: str) -> str | None:
-        try:
-            data = self.path(name).read_bytes()
-        except FileNotFoundError:
-            return None
-        return data.decode("utf-8")  # UnicodeDecodeError: handled by load as corrupt
+        data = trust.read(self.path(name), "the session file")
+        return None if data is None else data.decode("utf-8")  # UnicodeDecodeError: handled by load as corrupt
 
     def load(self, name: str) -> Loaded:
         """Read a session, falling back to its backup, then to a new one: stui always starts.
@@ -142,11 +149,13 @@ class SessionStore:
         """
         check_name(name)
         notes: list[str] = []
+        trust.private_dir(self.directory, create=False)
         for path, label in ((self.path(name), "the session file"), (self.backup_path(name), "its backup")):
-            if not path.exists():
-                continue
             try:
-                text = path.read_bytes().decode("utf-8")
+                data = trust.read(path, "the session file" if label == "the session file" else "the session backup")
+                if data is None:
+                    continue
+                text = data.decode("utf-8")
                 session = session_format.parse(text)
             except session_format.NewerFormat as exc:
                 raise UsageError(f"session {name} ({path}) was written by a newer stui: {exc}; it is left untouched") from None
@@ -191,17 +200,24 @@ class SessionStore:
             for stale in self.directory.glob(pattern):
                 stale.unlink(missing_ok=True)
         temporary = self.directory / f".{name}.toml.tmp-{os.getpid()}"
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as handle:  # a buffered write retries short writes, and raises when it cannot
-            handle.write(text.encode("utf-8"))
-            handle.flush()
-            os.fsync(handle.fileno())
-        if path.exists():
-            staged_backup = self.directory / f".{name}.toml.bak-{os.getpid()}"
-            staged_backup.unlink(missing_ok=True)
-            os.link(path, staged_backup)
-            os.replace(staged_backup, self.backup_path(name))
-        os.replace(temporary, path)
+        staged_backup = self.directory / f".{name}.toml.bak-{os.getpid()}"
+        try:
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as handle:  # a buffered write retries short writes, and raises when it cannot
+                handle.write(text.encode("utf-8"))
+                handle.flush()
+                os.fsync(handle.fileno())
+            if path.exists():
+                staged_backup.unlink(missing_ok=True)
+                os.link(path, staged_backup)
+                os.replace(staged_backup, self.backup_path(name))
+            os.replace(temporary, path)
+        except BaseException:
+            # A full disk: what was half written would only take more room.
+            for leftover in (temporary, staged_backup):
+                with contextlib.suppress(OSError):
+                    leftover.unlink(missing_ok=True)
+            raise
         _fsync_directory(self.directory)
 
     def delete(self, name: str) -> None:

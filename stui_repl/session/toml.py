@@ -169,6 +169,8 @@ def parse(text: str) -> Session:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SessionFormatError(f"not valid TOML: {exc}") from None
+    except RecursionError:
+        raise SessionFormatError("not valid TOML: nested too deeply") from None
     return from_data(migrate(data))
 
 
@@ -246,7 +248,7 @@ def to_data(session: Session) -> dict[str, Any]:
             for r in session.recent
         ]
     data["connection"] = connection
-    data["preferences"] = dict(sorted(session.preferences.items()))
+    data["preferences"] = {key: value for key, value in sorted(session.preferences.items()) if _writable(value)}
     variables: dict[str, Any] = {}
     for variable in session.replay_order():
         table: dict[str, Any] = {"class": variable.value_class, "value": variable.value}
@@ -261,6 +263,17 @@ def to_data(session: Session) -> dict[str, Any]:
         variables[variable.name] = table
     data["variables"] = variables
     return data
+
+
+def _writable(value: Any) -> bool:
+    """Whether a preference's value can be written back: a bad one a person
+    wrote is kept (and reported when the session opens), but no value may
+    stop the rest of the session being saved."""
+    try:
+        toml_value(value)
+    except (TypeError, ValueError, OverflowError, RecursionError):
+        return False
+    return True
 
 
 def _emit_table(lines: list[str], path: str, table: dict[str, Any]) -> None:
@@ -431,7 +444,7 @@ class _EditedHeads:
             return self.document
         return tomlkit.parse(head)
 
-    def remember(self, head: str, document: Any) -> None:
+    def remember(self, head: str | None, document: Any) -> None:
         self.text, self.document = head, document
 
 
@@ -446,10 +459,16 @@ def render(session: Session, previous: str | None = None) -> str:
     head = parts[0] if parts else previous
     if not head or not needs_tomlkit(head):
         return render_head(data) + history
-    document = _edited.parse(head)
-    document.pop("history", None)
-    _sync(document, _to_tomlkit(data))
-    new_head = document.as_string()
+    from tomlkit.exceptions import TOMLKitError
+
+    try:
+        document = _edited.parse(head)
+        document.pop("history", None)
+        _sync(document, _to_tomlkit(data))
+        new_head = document.as_string()
+    except (TOMLKitError, ValueError, TypeError, OverflowError):  # tomlkit cannot keep the edits: save all the same
+        _edited.remember(None, None)
+        return render_head(data) + history
     _edited.remember(new_head, document)
     if not new_head.endswith("\n\n"):
         new_head += "\n" if new_head.endswith("\n") else "\n\n"

@@ -31,12 +31,13 @@ Key sources (KeySource), as chosen by ``open_vault(source)``
                     is not keyring's fail/null backend counts as usable.
     ``file``        ``config_dir()/key``: 32 random bytes in base64, mode 0600,
                     in a 0700 directory; ``key.new`` while a rotation is staged.
-                    A key file others can read is still used, but reported in
-                    ``Vault.warnings``.
+                    A key file that is not yours, or that others may read or
+                    write, is refused with errors.Untrusted (trust.py).
     ``passphrase``  scrypt (n=2**14, r=8, p=1: about 35 ms on a 2.8 GHz 2-core
                     VM, 16 MiB) of ``STUI_PASSPHRASE`` or of what the caller's
                     prompt callback answers, with the salt in
-                    ``config_dir()/passphrase.salt`` (not secret). While a
+                    ``config_dir()/passphrase.salt`` (not secret, but refused
+                    like the key if others may write it). While a
                     rotation is staged the new passphrase comes from
                     ``STUI_NEW_PASSPHRASE`` or the prompt, its salt from
                     ``passphrase.salt.new``.
@@ -89,7 +90,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
-from .. import paths
+from .. import paths, trust
 from ..errors import StuiError
 from .model import ConnectionSpec, Session
 
@@ -217,15 +218,6 @@ def _shown(text: str) -> str:
 # -- files ------------------------------------------------------------------------------------
 
 
-def _private_dir(directory: Path) -> None:
-    """Create the directory 0700 if missing; an existing one is the user's business."""
-    try:
-        directory.mkdir(mode=0o700, parents=True)
-    except FileExistsError:
-        return
-    os.chmod(directory, 0o700)
-
-
 def _fsync_dir(directory: Path) -> None:
     """Make a new or renamed name durable before anything is sealed with the key it holds."""
     if os.name != "posix":
@@ -249,7 +241,7 @@ def _write_new(path: Path, text: str) -> bool:
     the link fails if `path` exists, so nothing is ever overwritten and no
     other process sees a half-written key.
     """
-    _private_dir(path.parent)
+    trust.private_dir(path.parent)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
     try:
@@ -278,12 +270,15 @@ def _write_new(path: Path, text: str) -> bool:
         temporary.unlink(missing_ok=True)
 
 
-def _read_b64(path: Path, size: int, what: str) -> bytes | None:
-    """The bytes a one-line base64 file holds, None if there is no such file."""
+def _read_b64(path: Path, size: int, what: str, *, secret: bool = False) -> bytes | None:
+    """The bytes a one-line base64 file holds, None if there is no such file.
+    A file or directory others could have changed is refused (Untrusted)."""
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return None
+        if not trust.private_dir(path.parent, create=False):
+            return None
+        raw = trust.read(path, f"the {what}", secret=secret)
+        if raw is None:
+            return None
     except OSError as exc:
         raise LockedSecret(f"cannot read the {what} {path}: {exc.strerror or type(exc).__name__}") from None
     try:
@@ -295,19 +290,6 @@ def _read_b64(path: Path, size: int, what: str) -> bytes | None:
     return value
 
 
-def _exposure(path: Path) -> str | None:
-    """A warning if users other than the owner may read or change the file."""
-    if os.name != "posix":
-        return None
-    try:
-        mode = path.stat().st_mode & 0o777
-    except OSError:
-        return None
-    if mode & 0o077:
-        return f"the key file {path} is open to other users (mode {mode:04o}); run: chmod 600 {path}"
-    return None
-
-
 # -- key sources ------------------------------------------------------------------------------
 
 
@@ -317,9 +299,6 @@ class KeySource(ABC):
     name: str = "?"
     # The end of the message for a value sealed with a key this source does not have.
     wrong_key_advice = "restore the key it was sealed with, or set the value again"
-
-    def __init__(self) -> None:
-        self._warnings: list[str] = []
 
     @abstractmethod
     def exists(self, slot: Slot) -> bool:
@@ -340,14 +319,6 @@ class KeySource(ABC):
     @abstractmethod
     def missing(self) -> str:
         """Why there is no key, for a message."""
-
-    def warnings(self) -> list[str]:
-        """Problems worth telling the user that did not stop anything (a key file others can read)."""
-        return list(self._warnings)
-
-    def _warn(self, text: str | None) -> None:
-        if text and text not in self._warnings:
-            self._warnings.append(text)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}>"
@@ -370,10 +341,7 @@ class FileKeySource(KeySource):
         return self.path(slot).exists()
 
     def load(self, slot: Slot) -> bytes | None:
-        key = _read_b64(self.path(slot), KEY_BYTES, "key file")
-        if key is not None:
-            self._warn(_exposure(self.path(slot)))
-        return key
+        return _read_b64(self.path(slot), KEY_BYTES, "key file", secret=True)
 
     def obtain(self, slot: Slot) -> bytes:
         key = self.load(slot)
@@ -618,9 +586,6 @@ class AutoKeySource(KeySource):
     def missing(self) -> str:
         return self.chosen.missing()
 
-    def warnings(self) -> list[str]:
-        return [] if self._chosen is None else self._chosen.warnings()
-
     def __repr__(self) -> str:
         return f"<AutoKeySource {self._chosen!r}>"
 
@@ -643,11 +608,6 @@ class Vault:
     @property
     def source(self) -> KeySource:
         return self._source
-
-    @property
-    def warnings(self) -> list[str]:
-        """Things to tell the user that did not stop anything, known once a key was loaded."""
-        return self._source.warnings()
 
     def _key(self, slot: Slot) -> bytes | None:
         if slot not in self._keys:
