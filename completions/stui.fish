@@ -101,7 +101,7 @@ complete -c stui -n __stui_main -s p -l print -d "Print each statement's value"
 complete -c stui -n __stui_main -l format -x -a 'text json' -d 'Output of scripted modes'
 complete -c stui -n __stui_main -l keep-going -d 'In scripts, carry on after a Smalltalk error'
 complete -c stui -n __stui_main -l connect -x -d 'Use an image running the stui server (HOST:PORT)'
-complete -c stui -n __stui_main -l token-file -r -F -d 'Read the server token from FILE'
+complete -c stui -n __stui_main -l token-file -r -F -d 'Read the server token from FILE, mode 0600'
 complete -c stui -n __stui_main -l embedded -d 'Use a fresh embedded image, not the one the session remembers'
 complete -c stui -n __stui_main -l session -x -a '(__stui_sessions)' -d 'Use session NAME'
 complete -c stui -n __stui_main -l vi -d 'Vi key bindings at the prompt'
@@ -110,9 +110,9 @@ complete -c stui -n __stui_main -l debug -d 'Show tracebacks for internal errors
 
 # stui serve
 complete -c stui -n '__stui_subcommand serve' -s h -l help -d 'Show help and exit'
-complete -c stui -n '__stui_subcommand serve' -l host -x -d 'Address to listen on (default 127.0.0.1)'
+complete -c stui -n '__stui_subcommand serve' -l host -x -d 'Address to listen on (default 127.0.0.1; others are reachable from the network)'
 complete -c stui -n '__stui_subcommand serve' -l port -x -d 'Port to listen on (default: any free port)'
-complete -c stui -n '__stui_subcommand serve' -l token-file -r -F -d 'Token file to use or create'
+complete -c stui -n '__stui_subcommand serve' -l token-file -r -F -d 'Token file to use or create, mode 0600'
 complete -c stui -n '__stui_subcommand serve' -l lease -x -d 'Seconds to keep the workspace of a disconnected client'
 complete -c stui -n '__stui_subcommand serve' -l debug -d 'Show tracebacks for internal errors'
 

@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--format", choices=("text", "json"), default="text", help="scripted output: text, or one JSON object per statement")
     parser.add_argument("--keep-going", action="store_true", help="in scripts, carry on after a Smalltalk error")
     parser.add_argument("--connect", metavar="HOST:PORT", help="use an image already running the stui server (the session remembers it)")
-    parser.add_argument("--token-file", metavar="FILE", help="read the server token from FILE (else STUI_TOKEN, else the session's, else stui's own token file)")
+    parser.add_argument("--token-file", metavar="FILE", help="read the server token from FILE, mode 0600 (else STUI_TOKEN, else the session's, else stui's own token file)")
     parser.add_argument("--embedded", action="store_true", help="use a fresh embedded image even if the session remembers another")
     parser.add_argument("--session", metavar="NAME", help="use session NAME (default: 'default' at a terminal, none for scripts)")
     parser.add_argument("--vi", action="store_true", help="vi key bindings at the prompt (the edit_mode setting)")
@@ -117,9 +117,9 @@ def build_key_parser() -> argparse.ArgumentParser:
 
 def build_serve_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="stui serve", description="Run a gst image with the stui server until interrupted.")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; any other is reachable from the network, guarded by the token alone)")
     parser.add_argument("--port", type=int, default=0, help="port to listen on (default: any free port)")
-    parser.add_argument("--token-file", metavar="FILE", help="token file to use or create (default: stui's own)")
+    parser.add_argument("--token-file", metavar="FILE", help="token file to use or create, mode 0600 (default: stui's own)")
     parser.add_argument(
         "--lease", type=float, metavar="SECONDS",
         help="keep a disconnected client's workspace this long for it to resume (default 300; 0: discard at once)",
