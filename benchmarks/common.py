@@ -318,6 +318,15 @@ def checked(timed: Timed, what: str) -> Timed:
     return timed
 
 
+def seconds_printing(timed: Timed, what: str, expected: bytes) -> float:
+    """A successful run's seconds, once it printed exactly `expected`."""
+    checked(timed, what)
+    if timed.stdout != expected:
+        raise RunFailed(f"{what} printed {len(timed.stdout):,} bytes ({timed.stdout[:40]!r}...), "
+                        f"expected {len(expected):,} ({expected[:40]!r}...)")
+    return timed.seconds
+
+
 # -- formatting ------------------------------------------------------------------
 
 

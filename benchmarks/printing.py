@@ -10,7 +10,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from common import RunFailed, checked, child_env, heading, line, ratio, repeat, run_timed, stui_argv
+from common import child_env, heading, line, ratio, repeat, run_timed, seconds_printing, stui_argv
 
 TARGET_RATIO = 1.5
 SCRIPT = "1 to: {lines} do: [:i | i printNl].\n"
@@ -26,17 +26,11 @@ def run(results: dict, *, quick: bool) -> None:
         path = Path(tmp) / "print.st"
         path.write_text(SCRIPT.format(lines=lines))
 
-        def same_output(timed, what: str) -> float:
-            checked(timed, what)
-            if timed.stdout != expected:
-                raise RunFailed(f"{what} printed {len(timed.stdout):,} bytes, expected {len(expected):,}")
-            return timed.seconds
-
-        gst = repeat("gst FILE", lambda: same_output(
-            run_timed(install.command(str(path)), env=install.environ(), timeout=120), "gst FILE"),
+        gst = repeat("gst FILE", lambda: seconds_printing(
+            run_timed(install.command(str(path)), env=install.environ(), timeout=120), "gst FILE", expected),
             runs=3 if quick else 5, warmup=1, budget=budget)
-        stui_f = repeat("stui -f FILE", lambda: same_output(
-            run_timed(stui_argv("-f", str(path)), env=child_env(), timeout=120, stall=3), "stui -f"),
+        stui_f = repeat("stui -f FILE", lambda: seconds_printing(
+            run_timed(stui_argv("-f", str(path)), env=child_env(), timeout=120, stall=3), "stui -f", expected),
             runs=3 if quick else 5, budget=budget)
     results["print_gst"] = gst.median
     results["print_stui_f"] = stui_f.median

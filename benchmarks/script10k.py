@@ -11,7 +11,18 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import RunFailed, checked, child_env, fmt, heading, line, ratio, repeat, run_timed, stui_argv
+from common import (
+    RunFailed,
+    child_env,
+    fmt,
+    heading,
+    line,
+    ratio,
+    repeat,
+    run_timed,
+    seconds_printing,
+    stui_argv,
+)
 
 TARGET_RATIO = 1.5
 
@@ -84,10 +95,7 @@ def run(results: dict, *, quick: bool) -> None:
         path.write_text(text)
 
         def expect_output(timed, what: str) -> float:
-            checked(timed, what)
-            if timed.stdout != output:
-                raise RunFailed(f"{what} printed {timed.stdout[:60]!r}, expected {output!r}")
-            return timed.seconds
+            return seconds_printing(timed, what, output)
 
         gst = repeat("gst FILE", lambda: expect_output(
             run_timed(install.command(str(path)), env=gst_env, timeout=timeout), "gst FILE"),
