@@ -14,6 +14,7 @@ says "Object: nil error: did not understand #foo".
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -112,7 +113,7 @@ def run_stui(script: Path, timeout: float = 60) -> str:
     done = subprocess.run(
         [sys.executable, "-m", "stui_repl", "-f", str(script), "--keep-going"], cwd=script.parent,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="backslashreplace", timeout=timeout, check=False,
-        env={**__import__("os").environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     return done.stdout
 

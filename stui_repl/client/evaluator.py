@@ -235,7 +235,7 @@ class Evaluator:
         chunks = file_in_chunks(text, scanner.split_script(text) if units is None else units)
         first, *rest = wire.batches_within(chunks, self._line_budget())
         request = wire.file_in_request(first, name=name, keep_going=keep_going, more=bool(rest))
-        following = [wire.file_in_more_request(0, run, more=i < len(rest) - 1) for i, run in enumerate(rest)]
+        following = [wire.file_in_more_request(run, more=i < len(rest) - 1) for i, run in enumerate(rest)]
         reply = self._wait_interruptibly(request, on_interrupt, None, following=following)
         for more in following:  # each is answered: taken, or skipped after a stop
             self.connection.wait(more["id"])

@@ -329,9 +329,10 @@ def file_in_request(
     return request
 
 
-def file_in_more_request(of: int, chunks: list[str], *, more: bool) -> dict[str, Any]:
-    """More of the text of file-in request `of`: a text too large for one line."""
-    return {"op": "fileInMore", "of": of, "chunks": chunks, "more": more}
+def file_in_more_request(chunks: list[str], *, more: bool) -> dict[str, Any]:
+    """More of a file-in's text, too large for one line; `of`, the id of the
+    fileIn it continues, is added once that one is sent."""
+    return {"op": "fileInMore", "chunks": chunks, "more": more}
 
 
 def batches_within(pieces: list[str], budget: int) -> list[list[str]]:
