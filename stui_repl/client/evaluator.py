@@ -270,7 +270,8 @@ class Evaluator:
         def requests() -> Iterator[dict[str, Any]]:
             for chunk in _chunks(units, SCRIPT_BATCH, self._line_budget()):
                 request = wire.script_request(
-                    [script_unit(unit) for unit in chunk], print_value=print_values, batch=batch, keep_going=keep_going
+                    [script_unit(unit) for unit in chunk], print_value=print_values, batch=batch,
+                    keep_going=keep_going, record=self.describe,
                 )
                 pending[id(request)] = chunk
                 yield request

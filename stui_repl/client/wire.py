@@ -366,12 +366,17 @@ def settle_request() -> dict[str, Any]:
 
 
 def script_request(
-    units: list[dict[str, Any]], *, print_value: bool = True, batch: str | None = None, keep_going: bool = False
+    units: list[dict[str, Any]], *, print_value: bool = True, batch: str | None = None, keep_going: bool = False,
+    record: bool = False,
 ) -> dict[str, Any]:
-    """Many statements in one request: the server compiles runs of them as one when it may."""
+    """Many statements in one request: the server compiles runs of them as
+    one when it may; `record` keeps each assignment's result apart (a session
+    saves what completed even if the image dies mid-request)."""
     request: dict[str, Any] = {"op": "script", "units": units}
     if not print_value:
         request["print"] = False
+    if record:
+        request["record"] = True
     if batch is not None:
         request["batch"] = batch
     if keep_going:
