@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import random
+from pathlib import Path
 
 import pytest
 
 from stui_repl.client.scanner import (
+    ScriptScanner,
+    ScriptTooLarge,
     Unit,
     assigned_names,
     completion_context,
@@ -822,3 +826,75 @@ def test_reserved_words_and_non_identifiers_are_no_variable_names(name: str) -> 
 
     assert not is_identifier(name)
     assert is_identifier("selfish") and is_identifier("_x1")
+
+
+# --- scripts that arrive in parts ---------------------------------------------
+
+
+def scan_in_parts(text: str, cuts: list[int]) -> tuple[list[Unit], str, list[str]]:
+    """Feed text cut at `cuts` to a ScriptScanner: the units, the stretches'
+    texts joined, and every stretch's pieces joined."""
+    scanner = ScriptScanner()
+    stretches = [scanner.feed(text[a:b]) for a, b in itertools.pairwise([0, *cuts, len(text)])]
+    stretches.append(scanner.end())
+    found = [stretch for stretch in stretches if stretch is not None]
+    pieces = [piece for stretch in found for piece in stretch.pieces()]
+    return [unit for stretch in found for unit in stretch.units], "".join(s.text for s in found), pieces
+
+
+FIDELITY = sorted((Path(__file__).parent / "fidelity").glob("*.st"))
+
+
+@pytest.mark.parametrize("path", FIDELITY, ids=[p.name for p in FIDELITY])
+def test_a_script_scanned_in_parts_is_the_script_scanned_whole(path: Path) -> None:
+    text = path.read_text(encoding="utf-8", errors="surrogateescape")
+    rng = random.Random(path.name)
+    for size in (1, 7, 64, 1000):
+        cuts = sorted(rng.sample(range(1, len(text)), min(len(text) - 1, len(text) // size)))
+        units, joined, pieces = scan_in_parts(text, cuts)
+        assert units == split_script(text), (size, cuts)
+        assert joined == text and "".join(pieces) == text
+
+
+def test_random_scripts_scanned_in_parts() -> None:
+    pieces = [
+        "x", "Foo", "a.b", " ", "\n", "\n", ":=", ".", ".\n", "1.5", "3.", "14", "$", "$.", "'", "''", '"',
+        "!", "!\n", "[", "]", "(", ")", "#(", "|", ":", ":x", "foo:", ">>", "^", ";", "Eval", "methodsFor:",
+        "'x'", "é", "Object subclass: A [", "! !", "!!", "| a |", "\n:vars\n", "#!", "\ufeff", '"c"', "{", "}",
+        "#[", "16r1F.A", "y := ",
+    ]
+    rng = random.Random(20261203)
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 60)))
+        cuts = sorted({rng.randint(1, max(1, len(text) - 1)) for _ in range(rng.randint(0, 10))} - {len(text)})
+        units, joined, _ = scan_in_parts(text, cuts)
+        assert units == split_script(text), (text, cuts)
+        assert joined == text
+
+
+def test_a_line_that_ends_a_statement_hands_it_on_before_the_script_ends() -> None:
+    scanner = ScriptScanner()
+    first = scanner.feed("1 printNl.\n2 print")
+    assert first is not None and [u.code for u in first.units] == ["1 printNl"] and first.text == "1 printNl.\n"
+    assert scanner.feed("Nl") is None  # no line break yet
+    assert scanner.feed(".\n3") is not None
+    last = scanner.end()
+    assert last is not None and [(u.code, u.line) for u in last.units] == [("3", 3)]
+
+
+def test_what_might_go_on_waits_for_what_follows() -> None:
+    scanner = ScriptScanner()
+    assert scanner.feed("x := 3.") is None  # 3.14 or 3 then 14
+    assert scanner.feed("14\n") is None  # a statement still without its period
+    assert [(u.code, u.column) for u in scanner.end().units] == [("x := 3.14", 1)]
+    scanner = ScriptScanner()
+    done = scanner.feed("a := 1. b := 2\n")
+    assert [u.code for u in done.units] == ["a := 1"]
+    assert [(u.code, u.line, u.column) for u in scanner.end().units] == [("b := 2", 1, 9)]
+
+
+def test_a_unit_that_never_ends_is_too_large() -> None:
+    scanner = ScriptScanner(limit=1000)
+    scanner.feed("x := '" + "a" * 500 + "\n")
+    with pytest.raises(ScriptTooLarge):
+        scanner.feed("b" * 600)

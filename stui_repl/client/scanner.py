@@ -69,9 +69,9 @@ Rules (gst 3.2.5's behaviour was checked where it matters)
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
-from itertools import accumulate
+from itertools import accumulate, pairwise
 from typing import NamedTuple
 
 __all__ = [
@@ -321,15 +321,28 @@ def _unescape(text: str, start: int, end: int, escapes: list[int]) -> str:
     return "".join(pieces)
 
 
-def _scan(text: str) -> tuple[list[Unit], bool]:
-    """Split ``text`` into units; also say whether nothing was left open."""
+class _Scan(NamedTuple):
+    units: list[Unit]
+    starts: list[int]  # where each unit begins in the text
+    complete: bool  # nothing was left open
+    rest: int  # where a scan of what follows must begin: see ScriptScanner
+
+
+def _scan(text: str, *, line: int = 1, column: int = 1, header: bool = True) -> _Scan:
+    """Split ``text`` into units; also say whether nothing was left open.
+    ``text`` begins at ``line`` and ``column`` of its script, and at the
+    script's start when ``header`` (a byte-order mark or ``#!`` line)."""
     n = len(text)
     units: list[Unit] = []
-    line_starts = [0, *accumulate(map((1).__add__, map(len, text.split("\n"))))]
+    starts: list[int] = []
+    # The first line's start is shifted so that its columns count from `column`.
+    line_starts = [1 - column, *accumulate(map((1).__add__, map(len, text.split("\n"))))]
+    shift = line - 1
 
     def add(kind: str, at: int, code: str, names: tuple[str, ...]) -> None:
-        line = bisect_right(line_starts, at)
-        units.append(Unit(kind, code, line, at - line_starts[line - 1] + 1, names))
+        index = bisect_right(line_starts, at)
+        units.append(Unit(kind, code, index + shift, at - line_starts[index - 1] + 1, names))
+        starts.append(at)
 
     complete = True
     start = -1  # first code character of the statement in progress
@@ -343,6 +356,7 @@ def _scan(text: str) -> tuple[list[Unit], bool]:
     chunk_units = 0  # len(units) when the current chunk began
     lead_bang = -1  # a lone "!" just before the current chunk
     stray = False  # the statement closes a bracket it never opened
+    open_list = -1  # where a method list the text leaves open begins
 
     def finish(end: int, *, left_open: bool = False) -> None:
         nonlocal stray
@@ -355,8 +369,8 @@ def _scan(text: str) -> tuple[list[Unit], bool]:
         add("statement", start, code,
             assigned_names(code) if tricky else tuple(names))
 
-    pos = 1 if text.startswith("\ufeff") else 0  # a byte-order mark
-    if text.startswith("#!", pos):  # gst skips a "#! /usr/bin/gst -f" line
+    pos = 1 if header and text.startswith("\ufeff") else 0  # a byte-order mark
+    if header and text.startswith("#!", pos):  # gst skips a "#! /usr/bin/gst -f" line
         nl = text.find("\n", pos)
         pos = n if nl < 0 else nl
     while pos < n:
@@ -368,10 +382,11 @@ def _scan(text: str) -> tuple[list[Unit], bool]:
                     code = text[cs:ce].rstrip()
                     if code[-1] == "$":
                         code = _trim(text[cs:ce])
-                    line = bisect_right(line_starts, cs)
+                    index = bisect_right(line_starts, cs)
                     name = f.group(2)
+                    starts.append(cs)
                     units.append(Unit(
-                        "statement", code, line, cs - line_starts[line - 1] + 1,
+                        "statement", code, index + shift, cs - line_starts[index - 1] + 1,
                         (name,) if name and "." not in name and name not in RESERVED_WORDS else ()))
             if f is not None:
                 pos = f.end()
@@ -441,7 +456,7 @@ def _scan(text: str) -> tuple[list[Unit], bool]:
                         literal -= 1
                     if decl and not opened:
                         add("declaration", start, text[start : m.end()], ())
-                        start, names, tricky, escapes = -1, [], False, []
+                        start, names, tricky, escapes, stray = -1, [], False, [], False
                         decl = False
                         jump = m.end()
                         break
@@ -456,10 +471,10 @@ def _scan(text: str) -> tuple[list[Unit], bool]:
                     if lead_bang >= 0 and len(units) == chunk_units:
                         at = lead_bang
                     end = _method_list_end(text, p + 1)
-                    start, names, tricky = -1, [], False
+                    start, names, tricky, stray = -1, [], False, False
                     if end < 0:
                         add("declaration", at, text[at:].rstrip(), ())
-                        complete, jump = False, n
+                        complete, jump, open_list = False, n, at
                     else:
                         add("declaration", at, text[at:end], ())
                         chunk_units, lead_bang, jump = len(units), -1, end
@@ -468,7 +483,7 @@ def _scan(text: str) -> tuple[list[Unit], bool]:
                     lone = start < 0
                     if not lone:
                         finish(p)
-                    start, names, tricky, escapes = -1, [], False, []
+                    start, names, tricky, escapes, stray = -1, [], False, [], False
                     decl, opened, scopes, literal = False, [], [], 0
                     chunk_units, lead_bang = len(units), p if lone else -1
                     jump = m.end()
@@ -487,7 +502,8 @@ def _scan(text: str) -> tuple[list[Unit], bool]:
             elif k == _COLON:
                 if start < 0:
                     ls = text.rfind("\n", 0, p) + 1
-                    if ls == p or text[ls:p].isspace():
+                    # (A text that begins mid-line has code before it on that line.)
+                    if (ls or column == 1) and (ls == p or text[ls:p].isspace()):
                         e = text.find("\n", p)
                         if e < 0:
                             e = n
@@ -508,21 +524,110 @@ def _scan(text: str) -> tuple[list[Unit], bool]:
 
     if opened:
         complete = False
+    rest = n
     if start >= 0:
+        rest = start
         finish(n, left_open=not complete)
-    return units, complete
+    if lead_bang >= 0 and len(units) - (start >= 0) == chunk_units:
+        rest = lead_bang  # a statement after it may start a method list that begins at it
+    if open_list >= 0:
+        rest = open_list
+    return _Scan(units, starts, complete, rest)
 
 
 def split_script(text: str) -> list[Unit]:
     """Cut a script into the units scripted mode sends one by one."""
-    return _scan(text)[0]
+    return _scan(text).units
+
+
+# The longest unit a script may hold: more is surely not a script (-f /dev/zero).
+MAX_UNIT = 64 * 1024 * 1024
+
+
+class ScriptTooLarge(ValueError):
+    """A unit of a script goes on beyond MAX_UNIT characters."""
+
+
+@dataclass(frozen=True)
+class Stretch:
+    """A stretch of a script whose units are all known: its text exactly as
+    it came, and the units that begin in it (their lines are the script's)."""
+
+    text: str
+    units: list[Unit]
+    starts: list[int]  # where each unit begins in text
+    line: int  # the line text begins on
+
+    def pieces(self) -> list[str]:
+        """The text cut where each unit begins, the first piece from the
+        stretch's start: piece i ends just before unit i + 1 (a file-in
+        sends them so)."""
+        edges = [0, *self.starts[1:], len(self.text)]
+        return [self.text[a:b] for a, b in pairwise(edges) if b > a]
+
+
+class ScriptScanner:
+    """Scans a script that arrives in parts (a pipe, a long file) holding
+    only what is not yet known: a unit is handed on once the text after it
+    shows that it ended, so a script of any length is scanned in the memory
+    of its longest unit, and a slow pipe's statements go as they come.
+
+    Text is scanned up to its last line break: a period, bang or bracket
+    that ends a line ends its unit whatever follows, while one at the very
+    end of the text might not (``3.`` before ``14``, ``!`` before ``!``). A
+    unit still open is scanned again with what follows; it is kept until at
+    least half its length has come again, so that a long one costs linear
+    time, not quadratic."""
+
+    def __init__(self, *, limit: int = MAX_UNIT) -> None:
+        self.limit = limit
+        self._parts: list[str] = []
+        self._held = 0  # characters in _parts
+        self._kept = 0  # of which the last scan kept back
+        self._line = 1  # where _parts begin in the script
+        self._column = 1
+        self._header = True  # they begin at the script's start
+
+    def feed(self, text: str) -> Stretch | None:
+        """Take the next part; answer the stretch it completed, if any."""
+        self._parts.append(text)
+        self._held += len(text)
+        if self._held > self.limit:
+            raise ScriptTooLarge(f"a statement longer than {self.limit >> 20} MiB")
+        if "\n" not in text or self._held - self._kept < self._kept // 2:
+            return None
+        whole = "".join(self._parts)
+        return self._take(whole, whole.rfind("\n") + 1)
+
+    def end(self) -> Stretch | None:
+        """The script has ended: the rest of it, whatever state it is in."""
+        return self._take("".join(self._parts), None)
+
+    def _take(self, whole: str, cut: int | None) -> Stretch | None:
+        body = whole if cut is None else whole[:cut]
+        scan = _scan(body, line=self._line, column=self._column, header=self._header)
+        rest = len(body) if cut is None else scan.rest
+        count = len(scan.units) if cut is None else bisect_left(scan.starts, rest)
+        text, line = body[:rest], self._line
+        self._parts = [whole[rest:]] if rest < len(whole) else []
+        self._held = self._kept = len(whole) - rest
+        if not text:
+            return None
+        self._header = False
+        breaks = text.count("\n")
+        if breaks:
+            self._line += breaks
+            self._column = len(text) - text.rfind("\n")
+        else:
+            self._column += len(text)
+        return Stretch(text, scan.units[:count], scan.starts[:count], line)
 
 
 def is_complete(text: str) -> bool:
     """Whether REPL input may be submitted: no bracket, string, comment or
     method list left open.  A trailing keyword or operator is fine (the
     image reports it); fast enough to call on every keystroke."""
-    return _scan(text)[1]
+    return _scan(text).complete
 
 
 # --- assignments -----------------------------------------------------------
