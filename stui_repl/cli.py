@@ -179,27 +179,32 @@ def run_scripted(args: argparse.Namespace) -> int:
     from .modes import script
     from .render import JsonRenderer, PlainRenderer
 
+    file = None
     if args.file is not None:
         if not args.file:
             raise UsageError("-f needs a file name (stui reads piped input without -f)")
         try:
-            with open(args.file, "rb") as file:
-                text = read_script(file, args.file)
+            file = open(args.file, "rb")  # noqa: SIM115 (read while the script runs)
         except OSError as exc:
             raise UsageError(f"cannot read {args.file}: {exc.strerror}") from None
+        text = script.ScriptInput(args.file, stream=file)
         source, print_values = args.file, args.print_values
     elif args.code is not None:
-        text, source, print_values = args.code, "-c", not args.quiet
+        text, source, print_values = script.ScriptInput("-c", text=args.code), "-c", not args.quiet
     else:
-        text = read_script(sys.stdin.buffer, "the piped input")
+        text = script.ScriptInput("the piped input", stream=sys.stdin.buffer)
         source, print_values = "stdin", not args.quiet
-    renderer = JsonRenderer() if args.format == "json" else PlainRenderer()
-    controller = open_controller(args, session=args.session, record_history=False)
-    with _closing(controller):
-        return script.run(
-            text, controller, renderer,
-            source=source, print_values=print_values, keep_going=args.keep_going,
-        )
+    try:
+        renderer = JsonRenderer() if args.format == "json" else PlainRenderer()
+        controller = open_controller(args, session=args.session, record_history=False)
+        with _closing(controller):
+            return script.run(
+                text, controller, renderer,
+                source=source, print_values=print_values, keep_going=args.keep_going,
+            )
+    finally:
+        if file is not None:
+            file.close()
 
 
 def run_interactive(args: argparse.Namespace) -> int:
@@ -258,23 +263,6 @@ def _standard_streams() -> str | None:
             if fd and closed is None:
                 closed = name
     return closed
-
-
-# The most a script may be: more is surely not a script (-f /dev/zero).
-MAX_SCRIPT = 256 * 1024 * 1024
-
-
-def read_script(stream: Any, name: str) -> str:
-    """A script's text, read in blocks up to MAX_SCRIPT: UTF-8, whatever
-    the locale, other bytes kept (surrogateescape), as gst reads bytes."""
-    blocks: list[bytes] = []
-    size = 0
-    while block := stream.read(1 << 20):
-        size += len(block)
-        if size > MAX_SCRIPT:
-            raise UsageError(f"{name} is larger than {MAX_SCRIPT >> 20} MiB: not a script")
-        blocks.append(block)
-    return b"".join(blocks).decode("utf-8", "surrogateescape")
 
 
 def _stop_on_signals() -> None:

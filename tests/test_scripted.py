@@ -347,7 +347,7 @@ def test_closed_standard_streams_are_a_note_not_a_crash(server_image):
     ("args", "message"),
     [
         (("-f", ""), "-f needs a file name"),
-        (("-f", "/dev/zero"), "/dev/zero is larger than 256 MiB"),
+        (("-f", "/dev/zero"), "/dev/zero holds a statement longer than 64 MiB: not a script"),
     ],
 )
 def test_what_is_not_a_script_is_a_usage_error(args, message):
@@ -374,3 +374,98 @@ def test_a_script_larger_than_a_request_line_runs_whole(server_image, tmp_path):
     expected = "2000000\n" * 3 + "end\n"
     for done in (run_stui("-f", str(script)), run_stui("-f", str(script), "--keep-going"), run_stui("-q", input=text)):
         assert (done.returncode, done.stdout, done.stderr) == (0, expected, "")
+
+
+# -- scripts as they arrive ------------------------------------------------------------------------
+
+
+class Lines:
+    """Lines of a pipe as they come, each waited for at most `seconds` (""
+    when none comes in time, so that a test fails rather than hangs). Read
+    from the descriptor itself: a buffered reader may hold lines that
+    select() no longer sees."""
+
+    def __init__(self, stream, seconds: float = 60) -> None:
+        self.fd = stream.fileno()
+        self.seconds = seconds
+        self.buffer = b""
+
+    def next(self) -> str:
+        import select
+        import time
+
+        deadline = time.monotonic() + self.seconds
+        while b"\n" not in self.buffer:
+            ready, _, _ = select.select([self.fd], [], [], max(0.0, deadline - time.monotonic()))
+            data = os.read(self.fd, 65536) if ready else b""
+            if not data:
+                return ""
+            self.buffer += data
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        return line.decode() + "\n"
+
+
+@pytest.mark.parametrize("args", [(), ("-q",)], ids=["values", "filed-in"])
+def test_a_piped_statement_runs_before_the_next_has_come(server_image, args):
+    """As `cmd | gst`: what has come runs, whatever is still to come."""
+    stui = subprocess.Popen(
+        [sys.executable, "-m", "stui_repl", *args], cwd=ROOT,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1,
+    )
+    values = not args
+    output = Lines(stui.stdout)
+    try:
+        stui.stdin.write("| n |\nn := 20.\n(n + 1) printNl.\n")
+        stui.stdin.flush()
+        lines = [output.next() for _ in range(3 if values else 1)]
+        assert lines == (["20\n", "21\n", "21\n"] if values else ["21\n"])
+        stui.stdin.write("(n + 2) printNl.\n")
+        stui.stdin.flush()
+        lines = [output.next() for _ in range(2 if values else 1)]
+        assert lines == (["22\n", "22\n"] if values else ["22\n"])
+        stui.stdin.close()
+        assert stui.wait(timeout=60) == 0, stui.stderr.read()
+    finally:
+        stui.kill()
+        stui.wait()
+
+
+def test_a_meta_line_after_the_beginning_of_a_filed_in_script_runs_in_its_place(server_image, tmp_path):
+    """Past its beginning a script being filed in is not looked at ahead: a
+    `:` line ends the file-in there, runs, and a new one takes the rest."""
+    filler = '"' + "a comment to make the script long " * 4 + '"\n'
+    text = "'first' displayNl.\n" + filler * 3000 + "'before' displayNl.\n:vars\n'after' displayNl.\n1/0.\n"
+    script = tmp_path / "long.st"
+    script.write_text(text)
+    done = run_stui("-f", str(script))
+    assert done.stdout == "first\nbefore\nworkspace variables: none\nafter\n"
+    assert done.returncode == 1 and done.stderr.count("\n") == 1 and "long.st:3005: ZeroDivide" in done.stderr, done.stderr
+
+
+def test_a_long_piped_script_is_read_as_it_runs_not_held_whole(server_image, tmp_path):
+    """30 MB of script: the client holds a part of it at a time (before, it
+    held all of it several times over). Its memory is read at the end,
+    while the script's last statement waits to be let go."""
+    release = tmp_path / "release"
+    filler = '"' + "x" * 140 + '"\n'
+    script = tmp_path / "long.st"
+    with script.open("w") as out:
+        out.write("| n |\nn := 0.\n")
+        for _ in range(200):
+            out.write(filler * 1000 + "n := n + 1.\n")
+        out.write(f"n printNl.\n[(File name: '{release}') exists] whileFalse: [(Delay forMilliseconds: 20) wait].\n")
+    with script.open("rb") as stdin:
+        stui = subprocess.Popen(
+            [sys.executable, "-m", "stui_repl", "-q"], cwd=ROOT, stdin=stdin,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+    try:
+        assert Lines(stui.stdout, 300).next() == "200\n"
+        status = Path(f"/proc/{stui.pid}/status").read_text()
+        peak_kib = int(next(line for line in status.splitlines() if line.startswith("VmHWM")).split()[1])
+        release.touch()
+        assert stui.wait(timeout=60) == 0, stui.stderr.read()
+    finally:
+        stui.kill()
+        stui.wait()
+    assert peak_kib < 64 * 1024, f"the client's memory peaked at {peak_kib >> 10} MiB for a 30 MB script"

@@ -1115,6 +1115,20 @@ def test_a_file_in_too_large_for_one_line_goes_on_in_file_in_more_requests(clien
     assert client.output(1) == "half\n6\n"  # the temporaries of the first piece live on, as in one file
 
 
+def test_a_file_in_runs_the_pieces_it_has_while_the_next_are_still_to_come(client):
+    """Text still arriving (a pipe): what has come runs at once, without
+    waiting for the piece after it; an empty last piece ends the text."""
+    client.send({"id": 1, "op": "fileIn", "chunks": ["| x |\n", "x := 3.\n", "x printNl.\n"], "name": "s", "more": True})
+    seen = json.loads(client.file.readline())  # nothing more has been sent: this comes all the same
+    assert seen == {"event": "output", "id": 1, "stream": "stdout", "text": "3\n"}
+    client.send({"id": 2, "op": "fileInMore", "of": 1, "chunks": ["x := x + 1.\n", "x printNl.\n"], "more": True})
+    seen = [json.loads(client.file.readline()) for _ in range(2)]
+    assert seen == [{"id": 2, "ok": True, "taken": True}, {"event": "output", "id": 1, "stream": "stdout", "text": "4\n"}]
+    client.send({"id": 3, "op": "fileInMore", "of": 1, "chunks": [], "more": False})
+    replies = {reply["id"]: reply for reply in (client.receive() for _ in range(2))}
+    assert replies[3]["ok"] and replies[1] == {"id": 1, "ok": True, "errors": 0}
+
+
 def test_pieces_of_a_file_in_that_stopped_are_skipped(client):
     client.send({"id": 1, "op": "fileIn", "chunks": ["nil foo.\n", "'never' displayNl.\n"], "name": "s.st", "more": True})
     client.send({"id": 2, "op": "fileInMore", "of": 1, "chunks": ["'nor this' displayNl.\n"], "more": False})
@@ -1187,11 +1201,10 @@ def test_a_file_in_named_after_its_file_records_it_as_gst_does(client, tmp_path,
     the right places, whether or not the file-in stops at its first error
     (which feeds the reader sentinels that are not in the file)."""
     from stui_repl.client import scanner
-    from stui_repl.client.evaluator import file_in_chunks
 
     path = tmp_path / "sources.st"
     path.write_text(SOURCES)
-    chunks = [SOURCES] if keep_going else file_in_chunks(SOURCES, scanner.split_script(SOURCES))
+    chunks = [SOURCES] if keep_going else scanner.scan_whole(SOURCES).pieces()
     reply = client.request(
         {"id": 1, "op": "fileIn", "chunks": chunks, "name": str(path), "keepGoing": keep_going})
     assert reply["ok"], reply

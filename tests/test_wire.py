@@ -147,7 +147,7 @@ def test_unanswered_statements_are_an_error_not_silence():
         def __init__(self) -> None:
             self.events: list = []
 
-        def pipeline(self, requests, on_reply, window, on_sent):
+        def pipeline(self, requests, on_reply, window, on_sent, source=None):
             for number, request in enumerate(requests, 1):
                 request["id"] = number
                 on_sent(request)
@@ -164,10 +164,9 @@ def test_unanswered_statements_are_an_error_not_silence():
 
 def test_file_in_pieces_make_the_whole_text_and_end_before_each_statement():
     from stui_repl.client import scanner
-    from stui_repl.client.evaluator import file_in_chunks
 
     text = '"start" | a |\na := 1. a printNl!\nObject subclass: Foo [ bar [ ^1 ] ]\n"c" Foo new bar printNl'
-    chunks = file_in_chunks(text, scanner.split_script(text))
+    chunks = scanner.scan_whole(text).pieces()
     assert "".join(chunks) == text
     assert chunks == ['"start" | a |\n', "a := 1. ", "a printNl!\n", "Object subclass: Foo [ bar [ ^1 ] ]\n\"c\" ",
                       "Foo new bar printNl"]

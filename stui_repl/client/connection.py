@@ -27,6 +27,7 @@ from ..errors import ConnectionLost, ImageUnreachable, ReplyTimeout
 from . import wire
 
 RECV_SIZE = 1 << 16
+_END: Any = object()  # an iterator's end
 
 # --debug sets this to a trace.WireTrace: called with (">" or "<", address, message).
 TRACE: Callable[[str, str, dict[str, Any]], None] | None = None
@@ -227,35 +228,41 @@ class Connection:
 
     def pipeline(
         self,
-        requests: Iterable[dict[str, Any]],
+        requests: Iterable[dict[str, Any] | None],
         on_reply: Callable[[dict[str, Any], dict[str, Any]], bool],
         *,
         window: int = 1024,
         on_sent: Callable[[dict[str, Any]], None] | None = None,
+        source: Any = None,
     ) -> None:
         """Send requests ahead of their replies, at most `window` outstanding.
 
         on_reply(request, reply) is called in request order; when it answers
         False no further requests are sent (those already sent are drained).
         on_sent(request) is called once a request has its id, before any
-        event of it can arrive.
+        event of it can arrive. `requests` may yield None while the next
+        one waits for `source` (a file descriptor or an object with
+        fileno(): a script still arriving) to become readable; meanwhile
+        replies and events are read as they come.
         Reading and writing share one selector loop so that neither side can
         block the other when replies are large.
         """
         with self.lock:
-            self._pipeline(requests, on_reply, window, on_sent)
+            self._pipeline(requests, on_reply, window, on_sent, source)
 
     def _pipeline(
         self,
-        requests: Iterable[dict[str, Any]],
+        requests: Iterable[dict[str, Any] | None],
         on_reply: Callable[[dict[str, Any], dict[str, Any]], bool],
         window: int,
         on_sent: Callable[[dict[str, Any]], None] | None,
+        source: Any,
     ) -> None:
         pending = iter(requests)
         outstanding: collections.deque[dict[str, Any]] = collections.deque()
         out = bytearray()
         sending = True  # more requests may still be sent
+        waiting = False  # for `source`, before the next request
         stopped = False  # on_reply asked to stop
         sock = self._sock
         sock.setblocking(False)
@@ -263,21 +270,30 @@ class Connection:
         try:
             selector.register(sock, selectors.EVENT_READ)
             while True:
-                while sending and len(outstanding) < window and len(out) < RECV_SIZE:
-                    request = next(pending, None)
-                    if request is None:
+                while sending and not waiting and len(outstanding) < window and len(out) < RECV_SIZE:
+                    request = next(pending, _END)
+                    if request is _END:
                         sending = False
+                        break
+                    if request is None:
+                        waiting = source is not None
+                        if waiting:
+                            selector.register(source, selectors.EVENT_READ)
                         break
                     self._assign_id(request)
                     if on_sent is not None:
                         on_sent(request)
                     outstanding.append(request)
                     out += wire.encode(request)
-                if not outstanding:
+                if not outstanding and not waiting:
                     return
                 events = selectors.EVENT_READ | (selectors.EVENT_WRITE if out else 0)
                 selector.modify(sock, events)
-                for _key, mask in selector.select():
+                for key, mask in selector.select():
+                    if key.fileobj is not sock:  # the source has more
+                        selector.unregister(source)
+                        waiting = False
+                        continue
                     if mask & selectors.EVENT_WRITE and out:
                         try:
                             sent = sock.send(out)
@@ -297,6 +313,9 @@ class Connection:
                     if not stopped and not on_reply(request, reply):
                         stopped = True
                         sending = False
+                        if waiting:
+                            selector.unregister(source)
+                            waiting = False
         finally:
             selector.close()
             sock.setblocking(True)

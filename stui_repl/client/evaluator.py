@@ -19,13 +19,15 @@ import itertools
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from ..errors import ReplyTimeout
 from . import scanner, wire
 from .connection import Connection
 
 _batches = itertools.count(1)
+_END: Any = object()  # an iterator's end
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -89,23 +91,50 @@ def scrubbed_event(event: wire.Event, scrub: Callable[[str], str]) -> wire.Event
 SCRIPT_BATCH = 256
 
 
-def _chunks(units: Iterable[scanner.Unit], size: int, budget: int) -> Iterator[list[scanner.Unit]]:
-    """Runs of at most `size` units whose code is at most about `budget`
-    characters (a request line has a limit); a larger unit goes alone."""
-    chunk: list[scanner.Unit] = []
+def runs(
+    items: Iterable[T | None], budget: int, cost: Callable[[T], int], *, size: int | None = None
+) -> Iterator[list[T] | None]:
+    """Runs of items costing at most about `budget` characters in all (a
+    request line has a limit) and at most `size` items; a larger item goes
+    alone. A None (the script's next part has not arrived) ends the run in
+    hand, so that what has come is sent, and is passed on."""
+    run: list[T] = []
     length = 0
-    for unit in units:
-        cost = (len(unit.code) if unit.code.isascii() else 6 * len(unit.code)) + 64
-        if chunk and length + cost > budget:
-            yield chunk
-            chunk, length = [], 0
-        chunk.append(unit)
-        length += cost
-        if len(chunk) == size:
-            yield chunk
-            chunk, length = [], 0
-    if chunk:
-        yield chunk
+    for item in items:
+        if item is None:
+            if run:
+                yield run
+                run, length = [], 0
+            yield None
+            continue
+        price = cost(item)
+        if run and length + price > budget:
+            yield run
+            run, length = [], 0
+        run.append(item)
+        length += price
+        if len(run) == size:
+            yield run
+            run, length = [], 0
+    if run:
+        yield run
+
+
+def _text_cost(text: str) -> int:
+    """What a text may take in a request line: JSON may write a character in 6 bytes."""
+    return len(text) if text.isascii() else 6 * len(text)
+
+
+def _unit_cost(unit: scanner.Unit) -> int:
+    return _text_cost(unit.code) + 64
+
+
+def _piece_cost(piece: tuple[str, int]) -> int:
+    return _text_cost(piece[0]) + 3
+
+
+def _texts(pieces: list[tuple[str, int]]) -> list[str]:
+    return [text for text, _ in pieces]
 
 
 def script_unit(unit: scanner.Unit) -> dict[str, Any]:
@@ -121,18 +150,6 @@ def result_of(unit: scanner.Unit, reply: dict[str, Any]) -> wire.EvalResult:
     if unit.kind == "temps" and reply.get("ok"):
         return wire.EvalResult()
     return wire.EvalResult.from_reply(reply)
-
-
-def file_in_chunks(text: str, units: list[scanner.Unit]) -> list[str]:
-    """`text` cut where each unit begins: the pieces make the whole text, and
-    each ends just before the next statement or declaration (see
-    StuiGstFileIn on why the image wants them apart)."""
-    line_starts = [0]
-    for line in text.split("\n"):
-        line_starts.append(line_starts[-1] + len(line) + 1)
-    cuts = sorted({line_starts[unit.line - 1] + unit.column - 1 for unit in units[1:]})
-    edges = [0, *cuts, len(text)]
-    return [text[a:b] for a, b in itertools.pairwise(edges) if b > a] or [text]
 
 
 class Evaluator:
@@ -188,58 +205,114 @@ class Evaluator:
         return scrubbed(result_of(unit, reply), self.scrub)
 
     def _wait_interruptibly(
-        self,
-        request: dict[str, Any],
-        on_interrupt: Callable[[], None] | None,
-        patience: float | None,
-        *,
-        following: Iterable[dict[str, Any]] = (),
+        self, request: dict[str, Any], on_interrupt: Callable[[], None] | None, patience: float | None
     ) -> dict[str, Any]:
-        """Send request (then `following`, which continue it and name it by
-        its id) and wait for its reply; Ctrl-C meanwhile interrupts."""
-        request_id = self.connection.send(request)
-        for more in following:
-            more["of"] = request_id
-            self.connection.send(more)
-        interrupts: list[int] = []
+        """Send request and wait for its reply; Ctrl-C meanwhile interrupts."""
+        return self._await(self.connection.send(request), on_interrupt, patience)
+
+    def _await(
+        self, request_id: int, on_interrupt: Callable[[], None] | None, patience: float | None,
+        interrupts: list[int] | None = None,
+    ) -> dict[str, Any]:
+        """Wait for a reply; each Ctrl-C meanwhile interrupts the image, which
+        then has `patience` seconds to answer. `interrupts`: those already sent."""
+        interrupts = [] if interrupts is None else interrupts
         while True:
             try:
                 reply = self.connection.wait(request_id, timeout=patience if interrupts else None)
                 break
             except KeyboardInterrupt:
-                if on_interrupt:
-                    on_interrupt()
-                interrupts.append(self.connection.send(wire.interrupt_request()))
+                self._interrupt(on_interrupt, interrupts)
         for interrupt_id in interrupts:
             self.connection.discard(interrupt_id)
         return reply
 
+    def _interrupt(self, on_interrupt: Callable[[], None] | None, interrupts: list[int]) -> None:
+        if on_interrupt:
+            on_interrupt()
+        interrupts.append(self.connection.send(wire.interrupt_request()))
+
     def file_in(
         self,
-        text: str,
+        pieces: Iterable[tuple[str, int] | None],
         *,
         name: str,
         keep_going: bool,
         on_interrupt: Callable[[], None] | None = None,
-        units: list[scanner.Unit] | None = None,
+        source: Any = None,
     ) -> wire.EvalResult:
-        """Have the image file `text` in with its own reader, as `gst FILE` does
-        (`units`: the text's, when the caller has scanned it already).
+        """Have the image file a text in with its own reader, as `gst FILE`
+        does: `pieces` make the text, each ending just before a statement or
+        declaration (see scanner.Stretch.pieces), with the line it begins
+        on; a None among them says the next has not arrived yet and `source`
+        is where it will come from.
 
         Output and errors arrive as events while it runs; the result says
-        whether any statement failed. The text goes cut at its statements:
-        without keep_going the image stops between two pieces after the
-        first failure, and even with it, one whole piece changed the order
-        in which processes of equal priority ran (fidelity: process-yield).
+        whether any statement failed. Cut at its statements, the text lets
+        the image stop between two pieces after the first failure (without
+        keep_going), and even with it, one whole piece changed the order in
+        which processes of equal priority ran (fidelity: process-yield). A
+        text that fits one request goes in one, so that the image can see it
+        is the file `name` names (and record it as the source of what it
+        compiles); a longer one, or one still arriving, goes on in fileInMore
+        requests as it comes, a few ahead of the image, so that neither end
+        holds it all.
         """
-        chunks = file_in_chunks(text, scanner.split_script(text) if units is None else units)
-        first, *rest = wire.batches_within(chunks, self._line_budget())
-        request = wire.file_in_request(first, name=name, keep_going=keep_going, more=bool(rest))
-        following = [wire.file_in_more_request(run, more=i < len(rest) - 1) for i, run in enumerate(rest)]
-        reply = self._wait_interruptibly(request, on_interrupt, None, following=following)
-        for more in following:  # each is answered: taken, or skipped after a stop
-            self.connection.wait(more["id"])
+        batches = runs(pieces, self._line_budget(), _piece_cost)
+        first = next(batches, [])
+        while first is None:  # nothing has come yet
+            self._wait_for(source)
+            first = next(batches, [])
+        second = next(batches, _END)
+        request = wire.file_in_request(
+            _texts(first), name=name, line=first[0][1] if first else 1, keep_going=keep_going,
+            more=second is not _END,
+        )
+        if second is _END:
+            reply = self._wait_interruptibly(request, on_interrupt, None)
+            return scrubbed(wire.EvalResult.from_reply(reply), self.scrub)
+        request_id = self.connection.send(request)
+        sent: list[int] = []
+        interrupts: list[int] = []
+        try:
+            self._send_more(request_id, itertools.chain([second], batches), sent, source)
+        except KeyboardInterrupt:  # the image ends the file-in, and skips what was sent
+            self._interrupt(on_interrupt, interrupts)
+        reply = self._await(request_id, on_interrupt, None, interrupts)
+        for more_id in sent:  # each was answered: taken, or skipped once the file-in ended
+            self.connection.discard(more_id)
         return scrubbed(wire.EvalResult.from_reply(reply), self.scrub)
+
+    def _send_more(
+        self, of: int, batches: Iterator[list[tuple[str, int]] | None], sent: list[int], source: Any
+    ) -> None:
+        """The fileInMore requests of file-in `of`, as the text comes, at most
+        a few ahead of what the image has taken; the last says it is the
+        last. A piece the image skips (the file-in ended) stops them."""
+
+        def requests() -> Iterator[dict[str, Any] | None]:
+            held: list[str] | None = None  # a run, until it is known whether it is the last
+            for batch in batches:
+                if held is not None:
+                    yield wire.file_in_more_request(held, more=True, of=of)
+                    held = None
+                if batch is None:
+                    yield None
+                else:
+                    held = _texts(batch)
+            yield wire.file_in_more_request(held or [], more=False, of=of)
+
+        def on_sent(request: dict[str, Any]) -> None:
+            sent.append(request["id"])
+
+        def on_reply(_request: dict[str, Any], reply: dict[str, Any]) -> bool:
+            return bool(reply.get("ok"))
+
+        self.connection.pipeline(requests(), on_reply, window=4, on_sent=on_sent, source=source)
+
+    def _wait_for(self, source: Any) -> None:
+        """Until `source` has more, read what the image sends meanwhile."""
+        self.connection.pipeline(iter([None]), lambda _request, _reply: True, source=source)
 
     def _line_budget(self) -> int:
         """How much code one request may carry (see wire.budget_for)."""
@@ -248,11 +321,12 @@ class Evaluator:
 
     def run_units(
         self,
-        units: Iterable[scanner.Unit],
+        units: Iterable[scanner.Unit | None],
         on_outcome: Callable[[Outcome], bool],
         *,
         print_values: bool,
         keep_going: bool,
+        source: Any = None,
     ) -> None:
         """Pipeline units in script batches; on_outcome answers False to stop.
 
@@ -260,15 +334,19 @@ class Evaluator:
         (queueing, process switches, a reply line) 10,000 times for a long
         script; a batch pays them once. Each statement's result comes as an
         event right after the output it wrote, so values and output stay in
-        order.
+        order. A None among the units says the next has not arrived: what
+        has is sent, and the next is waited for on `source`.
         """
         batch = None if keep_going else f"s{next(_batches)}"
         pending: dict[int, list[scanner.Unit]] = {}  # id(request) -> its units
         cursors: dict[Any, Iterator[scanner.Unit]] = {}  # request id -> the units still to answer
         stopped = False
 
-        def requests() -> Iterator[dict[str, Any]]:
-            for chunk in _chunks(units, SCRIPT_BATCH, self._line_budget()):
+        def requests() -> Iterator[dict[str, Any] | None]:
+            for chunk in runs(units, self._line_budget(), _unit_cost, size=SCRIPT_BATCH):
+                if chunk is None:
+                    yield None
+                    continue
                 request = wire.script_request(
                     [script_unit(unit) for unit in chunk], print_value=print_values, batch=batch,
                     keep_going=keep_going, record=self.describe,
@@ -318,7 +396,7 @@ class Evaluator:
 
         self._results = on_result
         try:
-            self.connection.pipeline(requests(), on_reply, window=8, on_sent=sent)
+            self.connection.pipeline(requests(), on_reply, window=8, on_sent=sent, source=source)
         finally:
             self._results = None
 

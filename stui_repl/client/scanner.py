@@ -540,6 +540,12 @@ def split_script(text: str) -> list[Unit]:
     return _scan(text).units
 
 
+def scan_whole(text: str) -> Stretch:
+    """A whole script as one stretch (see ScriptScanner for one in parts)."""
+    scan = _scan(text)
+    return Stretch(text, scan.units, scan.starts, 1)
+
+
 # The longest unit a script may hold: more is surely not a script (-f /dev/zero).
 MAX_UNIT = 64 * 1024 * 1024
 

@@ -329,25 +329,9 @@ def file_in_request(
     return request
 
 
-def file_in_more_request(chunks: list[str], *, more: bool) -> dict[str, Any]:
-    """More of a file-in's text, too large for one line; `of`, the id of the
-    fileIn it continues, is added once that one is sent."""
-    return {"op": "fileInMore", "chunks": chunks, "more": more}
-
-
-def batches_within(pieces: list[str], budget: int) -> list[list[str]]:
-    """pieces in runs of at most about `budget` characters each (a request
-    line has a limit: see budget_for); a larger piece makes a run of its own."""
-    runs: list[list[str]] = [[]]
-    size = 0
-    for piece in pieces:
-        cost = (len(piece) if piece.isascii() else 6 * len(piece)) + 3
-        if runs[-1] and size + cost > budget:
-            runs.append([])
-            size = 0
-        runs[-1].append(piece)
-        size += cost
-    return runs
+def file_in_more_request(chunks: list[str], *, more: bool, of: int) -> dict[str, Any]:
+    """More of file-in `of`'s text: too large for one line, or still arriving."""
+    return {"op": "fileInMore", "of": of, "chunks": chunks, "more": more}
 
 
 def budget_for(max_line: int) -> int:
