@@ -39,7 +39,7 @@ t6 = time.perf_counter()
 out = io.StringIO()
 controller = SessionController(open_attachment=lambda *args, **options: Attachment(connection))
 controller.attach()
-status = script.run(code, controller, PlainRenderer(out=out), source="-c",
+status = script.run(script.ScriptInput("-c", text=code), controller, PlainRenderer(out=out), source="-c",
                     print_values=True, keep_going=False)
 t7 = time.perf_counter()
 connection.close()

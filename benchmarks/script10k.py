@@ -67,7 +67,7 @@ def evaluate_on_open_connection(install, text: str, client_cpu: list[float]) -> 
         controller.attach()
         cpu = time.process_time()
         start = time.perf_counter()
-        status = script.run(text, controller, Ticking(out=out), source="bench",
+        status = script.run(script.ScriptInput("bench", text=text), controller, Ticking(out=out), source="bench",
                             print_values=False, keep_going=False)
         seconds = time.perf_counter() - start
         client_cpu.append(time.process_time() - cpu)
