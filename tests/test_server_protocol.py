@@ -1152,6 +1152,25 @@ def test_compile_warnings_come_before_the_errors_of_the_statements_after_them(cl
     assert shown == ["loose.st:1: undefined variable stuiMystery referenced\n", 2, 3]
 
 
+def test_compile_warnings_of_a_file_in_are_its_own_whoever_reads_them_first(client, shared_image):
+    """gst's compiler writes its warnings where the server reads them for
+    whichever client is answered next: another client's reply, while the
+    file-in runs, must not take them away from it."""
+    other = RawClient(shared_image.port)
+    try:
+        assert other.hello(shared_image.token)["ok"]
+        text = "Object subclass: StuiLoose2 [ read [ ^stuiMystery2 ] ]\n(Delay forMilliseconds: 1000) wait.\nnil foo.\n"
+        client.send({"id": 1, "op": "fileIn", "chunks": [text], "name": "loose2.st", "keepGoing": True})
+        time.sleep(0.5)  # the file-in is in its Delay: the warning is written and not yet read
+        assert other.request({"id": 7, "op": "ping"})["ok"]
+        reply = client.receive()
+        assert reply["errors"] == 2, (reply, client.events)
+        assert client.output(1, "stderr") == "loose2.st:1: undefined variable stuiMystery2 referenced\n"
+        assert other.output(None, "stderr") == ""
+    finally:
+        other.close()
+
+
 def test_a_first_request_gets_the_compile_errors_it_caused(gst_install, server_image):
     """A client connects as soon as the image announces itself: what gst's
     compiler writes for its very first request reaches it, not the log.
