@@ -64,7 +64,7 @@ class ScriptInput:
         script = scanner.ScriptScanner()
         try:
             if self._text is not None:
-                parts: Iterator[str] = iter([self._text])
+                parts: Iterator[str | None] = iter([self._text])
             else:
                 parts = self._parts()
             for part in parts:
