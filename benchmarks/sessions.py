@@ -22,7 +22,20 @@ import subprocess
 import time
 from pathlib import Path
 
-from common import PYTHON, REPO, bench_home, child_env, fmt, heading, line, ratio, repeat, target_note, time_to_prompt
+from common import (
+    PYTHON,
+    REPO,
+    bench_home,
+    child_env,
+    fmt,
+    heading,
+    line,
+    missing,
+    ratio,
+    repeat,
+    target_note,
+    time_to_prompt,
+)
 
 HISTORY = 10_000
 VARIABLES = 200
@@ -155,7 +168,7 @@ def run(results: dict, *, quick: bool) -> None:
         line("loading: resident size grew by", f"{grown / 2**20:.1f} MiB")
         results["session_memory"] = kept
     else:
-        line("memory probe FAILED", out.stderr.strip().splitlines()[-1] if out.stderr else "?")
+        missing("memory probe", "failed: " + (out.stderr.strip().splitlines()[-1] if out.stderr else "?"))
 
     # -- reading, against plain TOML layouts ---------------------------------------------
     def load_once() -> float:
