@@ -42,15 +42,19 @@ def test_quick_benchmarks_measure_every_figure() -> None:
     assert "n/a" not in done.stdout, done.stdout
 
 
-def test_a_figure_not_measured_fails_the_run(tmp_path: Path) -> None:
+# run.py with section 5 replaced by one that cannot measure its figure.
+BROKEN_SECTION = """\
+import sys; sys.path.insert(0, sys.argv[1]); import common, run
+def broken(results, *, quick): common.missing('a figure', 'the section rotted')
+import breakdown; breakdown.run = broken
+sys.exit(run.main(['--only', '5']))
+"""
+
+
+def test_a_figure_not_measured_fails_the_run() -> None:
     """The exit status the test above relies on: a section that prints n/a makes run.py exit 1."""
     done = subprocess.run(
-        [sys.executable, "-c",
-         "import sys; sys.path.insert(0, sys.argv[1]); import common, run\n"
-         "def broken(results, *, quick): common.missing('a figure', 'the section rotted')\n"
-         "import breakdown; breakdown.run = broken\n"
-         "sys.exit(run.main(['--only', '5']))",
-         str(ROOT / "benchmarks")],
+        [sys.executable, "-c", BROKEN_SECTION, str(ROOT / "benchmarks")],
         cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
     )
     assert done.returncode == 1, done.stdout + done.stderr

@@ -15,7 +15,6 @@ used only while nobody else could have changed it (trust.py).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import select
@@ -24,6 +23,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .. import paths, trust
 from ..client.connection import join_address
@@ -48,8 +48,21 @@ def server_sources() -> list[Path]:
     return [LOAD_SCRIPT, START_SCRIPT, *files]
 
 
+def _sha256() -> Any:
+    """SHA-256 as Python's own module has it (as the random module does):
+    hashlib would load OpenSSL first, 4 ms of every start."""
+    try:
+        from _sha256 import sha256  # Python 3.11
+    except ImportError:
+        try:
+            from _sha2 import sha256  # Python 3.12 and later
+        except ImportError:
+            from hashlib import sha256
+    return sha256()
+
+
 def image_key(install: GstInstall) -> str:
-    digest = hashlib.sha256()
+    digest = _sha256()
     # The same gst reached through a symlink is the same gst.
     args = [str(Path(arg).resolve()) if arg.startswith("/") else arg for arg in (str(install.gst), *install.base_args)]
     digest.update(f"{args}\0{install.version}\0".encode())
