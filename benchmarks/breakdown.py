@@ -71,7 +71,7 @@ def summary(results: dict) -> None:
          "gst FILE", results.get("script_gst"), "<= 1.5x gst"),
         ("3. stui -c '3 + 4'", results.get("stui_c"), "gst 1-line", results.get("gst_one_line"), "60 ms"),
         ("", None, "python -c pass", results.get("python_pass"), None),
-        ("4. prompt up (pty)", results.get("prompt"), "import pt+rich", results.get("prompt_imports"), "250 ms"),
+        ("4. prompt up (pty)", results.get("prompt"), "import pt+rich", results.get("prompt_imports"), "200 ms"),
     ]
     print(f"  {'figure':<34} {'value':>10}   {'baseline':<16} {'value':>10} {'ratio':>8}   target")
     for name, value, base_name, base, target in rows:
