@@ -24,9 +24,10 @@ ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("prompt_toolkit", "rich", "pygments", "cryptography", "tomlkit")
 # What a script without a session was spared by importing lazily: reading the
 # configuration (only when there is a file), the meta-commands (only for a
-# `:` line), the session model, a thread pool's futures, OpenSSL's hashes.
+# `:` line), the session model, a thread pool's futures, OpenSSL's hashes,
+# the IDNA codec (the image's address is ASCII).
 SPARED = (
-    "tomllib", "concurrent.futures", "logging", "hashlib", "datetime",
+    "tomllib", "concurrent.futures", "logging", "hashlib", "datetime", "encodings.idna",
     "stui_repl.commands.builtin", "stui_repl.commands.session",
     "stui_repl.session.model", "stui_repl.session.store", "stui_repl.session.vault",
     "stui_repl.modes.repl", "stui_repl.toml_text",
