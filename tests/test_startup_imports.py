@@ -65,3 +65,12 @@ def test_a_script_without_a_session_imports_nothing_heavy(how: str, tmp_path: Pa
     assert "stui_repl.image.launcher" in modules, "the report is not what this test reads"
     assert not within(modules, HEAVY)
     assert not within(modules, SPARED)
+
+
+def test_a_script_with_a_session_imports_neither_the_prompt_nor_openssl(tmp_path: Path) -> None:
+    """A session without secrets needs no cipher: the vault imports hashlib,
+    hmac and secrets (OpenSSL) only to make or use a key."""
+    imported_by(["--session", "s", "-c", "x := 1"], tmp_path)  # the session now exists, with x in it
+    modules = imported_by(["--session", "s", "-c", "x"], tmp_path)
+    assert "stui_repl.session.vault" in modules, "the report is not what this test reads"
+    assert not within(modules, (*HEAVY, "hashlib", "hmac", "secrets", "stui_repl.modes.repl"))
