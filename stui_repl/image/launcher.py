@@ -23,7 +23,6 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from .. import paths, trust
 from ..client.connection import join_address
@@ -44,31 +43,31 @@ Progress = Callable[[str], None]
 
 def server_sources() -> list[Path]:
     """Every file that goes into the server image."""
-    files = sorted((SERVER_DIR / "core").glob("*.st")) + sorted((SERVER_DIR / "gst").glob("*.st"))
+    files = [
+        SERVER_DIR / folder / name
+        for folder in ("core", "gst")
+        for name in sorted(os.listdir(SERVER_DIR / folder))
+        if name.endswith(".st")
+    ]
     return [LOAD_SCRIPT, START_SCRIPT, *files]
 
 
-def _sha256() -> Any:
-    """SHA-256 as Python's own module has it (as the random module does):
-    hashlib would load OpenSSL first, 4 ms of every start."""
-    try:
-        from _sha256 import sha256  # Python 3.11
-    except ImportError:
-        try:
-            from _sha2 import sha256  # Python 3.12 and later
-        except ImportError:
-            from hashlib import sha256
-    return sha256()
+try:  # hashlib's own BLAKE2, without the OpenSSL hashlib loads first (4 ms of every start)
+    from _blake2 import blake2b
+except ImportError:
+    from hashlib import blake2b
 
 
 def image_key(install: GstInstall) -> str:
-    digest = _sha256()
+    """Names the server image: the gst it is for and the server's sources."""
+    digest = blake2b(digest_size=8)
     # The same gst reached through a symlink is the same gst.
-    args = [str(Path(arg).resolve()) if arg.startswith("/") else arg for arg in (str(install.gst), *install.base_args)]
+    args = [os.path.realpath(arg) if arg.startswith("/") else arg for arg in (str(install.gst), *install.base_args)]
     digest.update(f"{args}\0{install.version}\0".encode())
     for path in server_sources():
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()[:16]
+        with open(path, "rb") as source:
+            digest.update(path.name.encode() + b"\0" + source.read() + b"\0")
+    return digest.hexdigest()
 
 
 def server_image(install: GstInstall, progress: Progress | None = None) -> Path:
