@@ -29,7 +29,8 @@ from ..client.connection import join_address
 from ..errors import ImageUnreachable
 from ..locks import exclusive
 from . import children
-from .gst import GstInstall, ProvisionError, ensure_gst
+from .gst import ensure_gst
+from .install import GstInstall, ProvisionError
 from .log import ImageLog
 
 SERVER_DIR = Path(__file__).resolve().parents[1] / "server"
