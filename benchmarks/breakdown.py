@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import re
 
-from common import BENCH_DIR, RunFailed, checked, fmt, heading, line, ratio, run_timed
+from common import BENCH_DIR, RunFailed, checked, fmt, heading, line, missing, ratio, run_timed
 
 
 def server_micro(results: dict) -> dict[str, float]:
@@ -24,13 +24,13 @@ def server_micro(results: dict) -> dict[str, float]:
         timed = checked(run_timed(install.command(str(BENCH_DIR / "server_micro.st"), image=image),
                                   env=install.environ(), timeout=60), "server_micro.st")
     except RunFailed as exc:
-        line("server micro-benchmark failed", str(exc))
+        missing("server micro-benchmark", f"failed: {exc}")
         return {}
     found = {m.group(1): float(m.group(2)) / 1e6
              for m in re.finditer(r"^BENCH (\S+) (-?\d+)$", (timed.stdout + timed.stderr).decode(), re.MULTILINE)}
     if "evaluation-no-fork" not in found:
         text = (timed.stdout + timed.stderr).decode("utf-8", "replace").strip().splitlines()
-        line("server micro-benchmark unreadable", text[-1] if text else "no output")
+        missing("server micro-benchmark", f"unreadable: {text[-1] if text else 'no output'}")
         return {}
     return found
 
@@ -52,10 +52,12 @@ def run(results: dict, *, quick: bool) -> None:
         ("script-json-decode", "script request, per statement: decode"),
         ("script-setup", "  decode + set up"),
         ("script-run", "  decode + set up + run"),
-        ("script-json-encode", "  encode its reply"),
+        ("script-json-encode", "  encode its result events"),
     ):
         if name in micro:
             line(label, fmt(micro[name]))
+        elif micro:
+            missing(label, f"server_micro.st printed no {name}")
     results["micro"] = micro
 
 
@@ -69,7 +71,7 @@ def summary(results: dict) -> None:
          "gst FILE", results.get("script_gst"), "<= 1.5x gst"),
         ("3. stui -c '3 + 4'", results.get("stui_c"), "gst 1-line", results.get("gst_one_line"), "60 ms"),
         ("", None, "python -c pass", results.get("python_pass"), None),
-        ("4. prompt up (pty)", results.get("prompt"), "import pt+rich", results.get("prompt_imports"), "250 ms"),
+        ("4. prompt up (pty)", results.get("prompt"), "import pt+rich", results.get("prompt_imports"), "200 ms"),
     ]
     print(f"  {'figure':<34} {'value':>10}   {'baseline':<16} {'value':>10} {'ratio':>8}   target")
     for name, value, base_name, base, target in rows:

@@ -25,6 +25,7 @@ from common import (
     fmt,
     heading,
     line,
+    missing,
     ratio,
     repeat,
     run_timed,
@@ -89,7 +90,7 @@ def run(results: dict, *, quick: bool) -> None:
                             "phases.py")
             exited = time.time()
         except RunFailed as exc:
-            line("phases run failed", str(exc))
+            missing("phases run", f"failed: {exc}")
             continue
         text = timed.stdout.decode()
         data = json.loads(text[text.index("PHASES ") + 7:])
@@ -110,6 +111,8 @@ def run(results: dict, *, quick: bool) -> None:
         results["phases"] = medians
         results["phases_wall"] = wall
         results["phases_rest"] = rest
+    else:
+        missing("where `stui -c` spends its time", "no phases run finished")
 
     heading("3c. Imports of `stui -c` (python -X importtime -m stui_repl -c 1)")
     imports = importtime(env, runs=3 if quick else 5)
@@ -140,7 +143,7 @@ def importtime(env: dict[str, str], runs: int):
             timed = checked(run_timed([PYTHON, "-X", "importtime", "-m", "stui_repl", "-c", "1"],
                                       env=env, timeout=30), "importtime")
         except RunFailed as exc:
-            line("importtime failed", str(exc))
+            missing("importtime", f"failed: {exc}")
             return None
         total = own = 0.0
         for match in IMPORT_LINE.finditer(timed.stderr.decode("utf-8", "replace")):

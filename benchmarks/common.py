@@ -9,6 +9,7 @@ import atexit
 import contextlib
 import math
 import os
+import re
 import shutil
 import signal
 import statistics
@@ -355,9 +356,23 @@ def target_note(value: float, target: float, *, unit: str = "seconds") -> str:
     return f"target {shown}: {verdict} ({value / target:.1f}x target)"
 
 
+# Figures a section should have printed and did not: run.py exits 1 when any
+# is missing, so that a benchmark that rots fails the test that runs --quick.
+MISSING: list[str] = []
+_NOT_AVAILABLE = re.compile(r"(^|[\s(])n/a\b")
+
+
 def heading(title: str) -> None:
     print(f"\n== {title} ==", flush=True)
 
 
 def line(label: str, text: str) -> None:
+    """Print one figure; one shown as n/a (not measured) is recorded in MISSING."""
     print(f"  {label:<34} {text}", flush=True)
+    if _NOT_AVAILABLE.search(text):
+        MISSING.append(f"{label.strip() or 'a figure'}: {text}")
+
+
+def missing(label: str, why: str) -> None:
+    """A figure that could not be measured: shown as n/a and recorded."""
+    line(label, f"n/a ({why})")

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from common import PYTHON, checked, child_env, fmt, heading, line, ratio, repeat, run_timed, target_note, time_to_prompt
 
-TARGET = 0.250
+TARGET = 0.200  # issue 13: the prompt drawn in 200 ms (an empty session)
+# Everything the REPL imports before its first prompt (modes.repl imports
+# prompt_toolkit and rich only when it makes the prompt; the lexer comes after).
+REPL_IMPORTS = "import stui_repl.modes.repl, stui_repl.modes.prompt, rich.console, rich.text"
 
 
 def run(results: dict, *, quick: bool) -> None:
@@ -24,7 +27,7 @@ def run(results: dict, *, quick: bool) -> None:
     imports = repeat("import prompt_toolkit, rich", lambda: checked(
         run_timed([PYTHON, "-c", "import prompt_toolkit, rich"], env=env), "python").seconds, runs=runs, warmup=1)
     repl_imports = repeat("import stui_repl.modes.repl", lambda: checked(
-        run_timed([PYTHON, "-c", "import stui_repl.modes.repl"], env=env), "python").seconds, runs=runs, warmup=1)
+        run_timed([PYTHON, "-c", REPL_IMPORTS], env=env), "python").seconds, runs=runs, warmup=1)
     results["prompt"] = prompt.median
     results["prompt_imports"] = imports.median
     results["repl_imports"] = repl_imports.median
@@ -32,7 +35,8 @@ def run(results: dict, *, quick: bool) -> None:
     line("", target_note(prompt.median, TARGET))
     line("baseline: import prompt_toolkit, rich", imports.describe())
     line("ratio prompt / baseline", ratio(prompt.median, imports.median))
-    line("python -c 'import stui_repl.modes.repl'", f"{repl_imports.describe()}  (everything the REPL imports)")
+    line("python -c 'import stui_repl.modes.repl'", f"{repl_imports.describe()}  (and modes.prompt, rich: "
+         "everything imported before the prompt)")
     phases = results.get("phases")
     if phases and repl_imports.ok:
         image = phases["launch (spawn gst, wait for port)"] + phases["connect + hello"]

@@ -16,7 +16,7 @@ import subprocess
 import threading
 import time
 
-from common import PYTHON, child_env, fmt, heading, line, ratio
+from common import PYTHON, child_env, fmt, heading, line, missing, ratio
 
 ECHO_SERVER = r"""
 import socket, sys
@@ -117,14 +117,14 @@ def run(results: dict, *, quick: bool) -> None:
                 evals.append(time.perf_counter() - start)
                 dog.tick()
             if reply.get("value") != "7":
-                line("WARNING", f"unexpected reply {reply!r}")
+                missing("eval `3 + 4` round trip", f"unexpected reply {reply!r}")
             for _ in range(count // 4):
                 start = time.perf_counter()
                 connection.request({"op": "ping"}, timeout=10)
                 pings.append(time.perf_counter() - start)
                 dog.tick()
     except Exception as exc:  # noqa: BLE001 - reported, the other figures go on
-        line("FAILED (sequential)", str(exc))
+        missing("sequential requests", f"failed: {exc}")
 
     if evals:
         rt = statistics.median(evals)
@@ -133,6 +133,8 @@ def run(results: dict, *, quick: bool) -> None:
              f"{fmt(rt)} median (mean {fmt(statistics.fmean(evals))}, p90 {fmt(_pct(evals, 0.9))})")
         line("baseline: TCP echo round trip", f"{fmt(base)} median (Python echo server in another process)")
         line("ratio eval / echo", ratio(rt, base))
+    else:
+        missing("eval `3 + 4` round trip", "no request answered")
     if pings:
         results["ping"] = statistics.median(pings)
         line("ping round trip (no evaluation)", f"{fmt(results['ping'])}  ({ratio(results['ping'], base)} echo)")
@@ -152,16 +154,18 @@ def run(results: dict, *, quick: bool) -> None:
                 batches.append((time.perf_counter() - start) / statements)
                 check = connection.request({"op": "eval", "code": "x"}, timeout=10)
                 if check.get("value") != str(1234 * statements):
-                    line("WARNING", f"pipelined sum wrong: {check.get('value')!r}")
+                    missing("pipelined eval", f"sum wrong: {check.get('value')!r}")
         except _Hung:
             hangs += 1
         except Exception as exc:  # noqa: BLE001 - reported, the other batches go on
-            line("FAILED (pipelined)", str(exc))
+            missing("pipelined eval", f"failed: {exc}")
     if batches:
         results["pipelined_per_statement"] = statistics.median(batches)
         line("pipelined eval, per statement",
              f"{fmt(statistics.median(batches))}  (median of {len(batches)} batches of {statements} "
              f"`x := x + 1234`, print off)")
+    else:
+        missing("pipelined eval, per statement", "no batch finished")
     if hangs:
         results["pipeline_hangs"] = hangs
         line("HUNG pipelined batches", f"{hangs} of {hangs + len(batches)} (no reply for 5 s; see README)")

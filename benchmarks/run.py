@@ -2,11 +2,14 @@
 """stui's performance benchmarks: figures, never assertions.
 
     .venv/bin/python benchmarks/run.py            # full run, under 2 minutes
-    .venv/bin/python benchmarks/run.py --quick    # under 30 s, fewer repetitions
+    .venv/bin/python benchmarks/run.py --quick    # about 25 s: every figure, few repetitions
     .venv/bin/python benchmarks/run.py --only 1,3 # some sections
     .venv/bin/python benchmarks/run.py --only 9   # 100,000 pipelined evals, counting hung batches
 
-See benchmarks/README.md for what each figure means.
+See benchmarks/README.md for what each figure means. The exit status is 1
+when a figure could not be measured (a section failed, or printed n/a), so
+that tests/test_benchmarks.py, which runs --quick, notices a benchmark that
+rotted; timings never decide it.
 """
 
 from __future__ import annotations
@@ -18,14 +21,14 @@ import sys
 import time
 
 import common  # puts the repository on sys.path
-from common import checked, child_env, fmt, heading, line, run_timed, stui_argv
+from common import checked, child_env, fmt, heading, line, missing, run_timed, stui_argv
 
 SECTIONS = ("1", "3", "2", "8", "4", "5", "6", "7", "9")  # 3 before 2 and 4: they use its breakdown
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="fewer repetitions, a 2,000-statement script")
+    parser.add_argument("--quick", action="store_true", help="every figure, with few repetitions and small inputs")
     parser.add_argument("--only", metavar="LIST", help="comma-separated sections to run (1-9)")
     args = parser.parse_args(argv)
     wanted = set(args.only.split(",")) if args.only else set(SECTIONS)
@@ -68,18 +71,27 @@ def main(argv: list[str] | None = None) -> int:
     import sessions
 
     modules = {"1": roundtrip, "2": script10k, "3": command, "4": prompt, "5": breakdown, "6": sessions, "7": healing, "8": printing, "9": pipeline100k}
+    took: dict[str, float] = {}
     try:
         for section in SECTIONS:
             if section in wanted:
+                started = time.perf_counter()
                 try:
                     modules[section].run(results, quick=args.quick)
                 except Exception as exc:  # noqa: BLE001 - one broken section must not hide the others
-                    line(f"section {section} FAILED", f"{type(exc).__name__}: {exc}")
+                    missing(f"section {section} FAILED", f"{type(exc).__name__}: {exc}")
+                took[section] = time.perf_counter() - started
         breakdown.summary(results)
     finally:
         common.cleanup()
-    print(f"\n(total benchmark time {fmt(time.perf_counter() - began)}; load average now "
-          + " ".join(f"{x:.2f}" for x in os.getloadavg()) + ")")
+    print(f"\n(total benchmark time {fmt(time.perf_counter() - began)}: "
+          + ", ".join(f"section {section} {fmt(seconds)}" for section, seconds in took.items())
+          + "; load average now " + " ".join(f"{x:.2f}" for x in os.getloadavg()) + ")")
+    if common.MISSING:
+        print(f"benchmarks: {len(common.MISSING)} figure(s) not measured:", file=sys.stderr)
+        for what in common.MISSING:
+            print(f"  {what}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -13,13 +13,11 @@ from the same table, so the example cannot fall behind the program.
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any
 
 from . import paths, trust
 from .settings import PREFERENCES, validated
-from .toml_text import toml_value
 
 
 def config_path() -> Path:
@@ -38,6 +36,8 @@ def load(path: Path | None = None) -> tuple[dict[str, Any], list[str]]:
         text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         return {}, [f"{path}: cannot be read ({getattr(exc, 'strerror', None) or exc}); using the defaults"]
+    import tomllib  # only when there is a file: 9 ms of every start otherwise
+
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -52,6 +52,8 @@ def load(path: Path | None = None) -> tuple[dict[str, Any], list[str]]:
 
 def example() -> str:
     """A commented config.toml: every setting, what it does, what it allows, its default."""
+    from .toml_text import toml_value  # not for loading: datetime and more, on every start
+
     lines = [
         "# stui's configuration: the defaults of every setting, for every session.",
         f"# stui reads it from {config_path()}.",

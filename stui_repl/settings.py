@@ -12,8 +12,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .toml_text import toml_value
-
 
 class PreferenceError(ValueError):
     """A setting's name or value is not allowed; the message says what is."""
@@ -92,6 +90,8 @@ class Preference:
         if kind_ok and thorough and self.known is not None and value not in self.known():
             kind_ok = False
         if not kind_ok:
+            from .toml_text import toml_value  # datetime and more: not on every start
+
             shown = toml_value(value) if toml else repr(value)
             raise PreferenceError(f"{self.name} must be {self.allowed(toml=toml)}, not {shown}")
         return value

@@ -1,4 +1,4 @@
-"""Tests for stui_repl.image.gst.
+"""Tests for stui_repl.image.gst (finding gst), .install and .provision.
 
 Everything except the ``network``-marked tests is pure logic or file layout;
 the few tests that run a process run a tiny shell script standing in for gst.
@@ -15,21 +15,19 @@ from pathlib import Path
 
 import pytest
 
-from stui_repl.image import gst as pv
-from stui_repl.image.gst import (
+from stui_repl.image import gst
+from stui_repl.image import provision as pv
+from stui_repl.image.gst import find_gst
+from stui_repl.image.install import GstInstall, ProvisionError, load_install, parse_gst_version
+from stui_repl.image.provision import (
     Archive,
-    GstInstall,
-    ProvisionError,
     SourceEntry,
     apt_error_line,
     apt_options,
     choose_archive,
-    find_gst,
     library_dirs,
-    load_install,
     missing_sonames,
     parse_deb822_sources,
-    parse_gst_version,
     parse_one_line_sources,
     require_tools,
     sources_list_line,
@@ -496,8 +494,8 @@ def test_ensure_gst_without_provisioning(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     monkeypatch.delenv("STUI_GST", raising=False)
     with pytest.raises(ProvisionError, match="not found"):
-        pv.ensure_gst(allow_provision=False)
-    assert pv.main(["--no-download"]) == 1
+        gst.ensure_gst(allow_provision=False)
+    assert gst.main(["--no-download"]) == 1
 
 
 def test_source_entry_is_plain_data() -> None:

@@ -75,6 +75,14 @@ class Registry:
     def __init__(self) -> None:
         self._by_name: dict[str, MetaCommand] = {}
         self._commands: list[MetaCommand] = []
+        # Imports the command modules, which register themselves: called
+        # before the table is first read (the package sets it).
+        self.loader: Callable[[], None] | None = None
+
+    def _loaded(self) -> None:
+        loader, self.loader = self.loader, None
+        if loader is not None:
+            loader()
 
     def command(
         self,
@@ -95,13 +103,16 @@ class Registry:
         return register
 
     def lookup(self, name: str) -> MetaCommand | None:
+        self._loaded()
         return self._by_name.get(name)
 
     def commands(self) -> list[MetaCommand]:
+        self._loaded()
         return sorted(self._commands, key=lambda c: c.name)
 
     def names(self) -> list[str]:
         """Every spelling, for completion."""
+        self._loaded()
         return sorted(self._by_name)
 
     def dispatch(self, context: Context, line: str) -> None:

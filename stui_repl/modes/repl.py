@@ -10,6 +10,9 @@ the line. Ctrl-D quits.
 The REPL drives a SessionController: the history Up arrow and Ctrl-R
 search is the session's, every evaluation reports what it assigned to the
 session, and settings changed with `:set` apply from the next prompt.
+
+prompt_toolkit and rich are imported when the Repl is made (modes.prompt and
+the renderer), and pygments' lexer once the first prompt is drawn.
 """
 
 from __future__ import annotations
@@ -18,20 +21,7 @@ import os
 import select
 import threading
 import time
-from collections.abc import Callable, Iterable
-from typing import Any
-
-from prompt_toolkit import PromptSession, prompt
-from prompt_toolkit.application import run_in_terminal
-from prompt_toolkit.completion import CompleteEvent, Completer, Completion
-from prompt_toolkit.document import Document
-from prompt_toolkit.enums import DEFAULT_BUFFER, EditingMode
-from prompt_toolkit.filters import has_focus
-from prompt_toolkit.history import History, InMemoryHistory
-from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
-from prompt_toolkit.lexers import PygmentsLexer
-from prompt_toolkit.output import ColorDepth
-from pygments.lexers.smalltalk import SmalltalkLexer
+from typing import TYPE_CHECKING, Any
 
 from .. import __version__, paths, trust
 from ..client import scanner, wire
@@ -42,95 +32,14 @@ from ..commands import REGISTRY, Context
 from ..errors import EXIT_OK, ConnectionLost, StuiError
 from ..image.supervisor import RECONNECTING, UNREACHABLE
 from ..render import RichRenderer
-from ..session.active import ActiveSession
 from ..session.controller import SessionController
-from ..settings import Settings
+
+if TYPE_CHECKING:
+    from prompt_toolkit import PromptSession
+
+    from ..session.active import ActiveSession
 
 PROMPT = "st> "
-CONTINUATION = "... "
-
-
-class SmalltalkCompleter(Completer):
-    """Asks the image; a slow or failing image just means no completions."""
-
-    def __init__(self, context: Context) -> None:
-        self.context = context
-
-    def get_completions(self, document: Document, complete_event: CompleteEvent) -> Iterable[Completion]:
-        before = document.text_before_cursor
-        if before.lstrip().startswith(":") and " " in before.lstrip():
-            yield from self._meta_argument(before.lstrip())
-            return
-        kind, prefix = scanner.completion_context(before)
-        if kind == "meta":
-            for name in REGISTRY.names():
-                if name.startswith(prefix.removeprefix(":")):
-                    yield Completion(":" + name, start_position=-len(prefix), display_meta="meta-command")
-            return
-        if kind not in ("name", "selector") or (not prefix and not complete_event.completion_requested):
-            return
-        try:
-            candidates = self.context.evaluator.complete(prefix, kind)
-        except (StuiError, OSError):  # not connected, or the link just broke: no completions
-            return
-        for candidate in candidates:
-            text = str(candidate.get("text", ""))
-            yield Completion(text, start_position=-len(prefix), display_meta=str(candidate.get("type", "")))
-
-    def _meta_argument(self, line: str) -> Iterable[Completion]:
-        """`:session sw` -> switch, `:session switch wo` -> work: the command's own completer."""
-        name, _, typed = line.removeprefix(":").partition(" ")
-        entry = REGISTRY.lookup(name)
-        if entry is None or entry.complete is None:
-            return
-        last_word = typed.rsplit(" ", 1)[-1]
-        for candidate in entry.complete(self.context, typed):
-            word = candidate.rsplit(" ", 1)[-1]
-            yield Completion(word, start_position=-len(last_word))
-
-
-class SessionHistory(History):
-    """The open session's history as prompt_toolkit sees it: Up arrow and Ctrl-R.
-
-    Storing goes through the session, which leaves out `:secret` lines and
-    anything holding a secret's plaintext.
-    """
-
-    def __init__(self, active: ActiveSession) -> None:
-        super().__init__()
-        self.active = active
-
-    def load_history_strings(self) -> Iterable[str]:
-        return reversed(self.active.session.history_inputs())
-
-    def store_string(self, string: str) -> None:
-        self.active.record_input(string)
-
-
-def _key_bindings(settings: Callable[[], Settings]) -> KeyBindings:
-    bindings = KeyBindings()
-    # Only the input itself: in Ctrl-R search, Enter must end the search.
-    editing_input = has_focus(DEFAULT_BUFFER)
-
-    @bindings.add("enter", filter=editing_input)
-    def _enter(event: KeyPressEvent) -> None:
-        buffer = event.current_buffer
-        text = buffer.text
-        mode = settings()["multiline"]
-        runs = mode == "off" or (mode == "auto" and scanner.is_complete(text))
-        if text.lstrip().startswith(":") or runs:
-            buffer.validate_and_handle()
-        else:
-            buffer.insert_text("\n")
-
-    @bindings.add("escape", "enter", filter=editing_input)
-    def _newline(event: KeyPressEvent) -> None:
-        if settings()["multiline"] == "on":
-            event.current_buffer.validate_and_handle()
-        else:
-            event.current_buffer.insert_text("\n")
-
-    return bindings
 
 
 class Repl:
@@ -154,24 +63,17 @@ class Repl:
 
     def _prompt_session(self) -> PromptSession[str]:
         """A prompt for the current session: its history is the session's."""
-        active = self.controller.active
-        self._history_of = active
-        return PromptSession(
-            history=SessionHistory(active) if active is not None else InMemoryHistory(),
-            lexer=PygmentsLexer(SmalltalkLexer),
-            completer=SmalltalkCompleter(self.context),
-            complete_while_typing=False,
-            key_bindings=_key_bindings(lambda: self.controller.settings),
-            multiline=True,
-            prompt_continuation=lambda width, line_number, wrap_count: CONTINUATION.rjust(width),
-            bottom_toolbar=self._toolbar,
-            enable_history_search=True,
-            enable_open_in_editor=True,  # Ctrl-X Ctrl-E (emacs) or v (vi): edit the input in $EDITOR
-            color_depth=None if self.color else ColorDepth.MONOCHROME,
+        from .prompt import prompt_session
+
+        self._history_of = self.controller.active
+        return prompt_session(
+            self.context, self._history_of, lambda: self.controller.settings, self._toolbar, color=self.color
         )
 
     def _apply_settings(self) -> None:
         """Settings can change at any `:set`; the prompt reads them before each input."""
+        from prompt_toolkit.enums import EditingMode
+
         if self._history_of is not self.controller.active:
             self.prompt_session = self._prompt_session()
         settings = self.controller.settings
@@ -207,6 +109,8 @@ class Repl:
             return ""
 
     def _confirm(self, question: str) -> bool:
+        from prompt_toolkit import prompt
+
         try:
             return prompt(question).strip().lower() in ("y", "yes")
         except (EOFError, KeyboardInterrupt):
@@ -274,6 +178,8 @@ class Repl:
         if self.supervisor.idle and threading.current_thread() is not threading.main_thread():
             app = self.prompt_session.app
             if app.is_running and app.loop is not None:
+                from prompt_toolkit.application import run_in_terminal
+
                 app.loop.call_soon_threadsafe(lambda: run_in_terminal(lambda: self._show_event(event, above_prompt=True)))
                 return
         self._show_event(event)
@@ -353,6 +259,8 @@ class Repl:
         """A notice from any thread: printed above the prompt when one is shown."""
         app = self.prompt_session.app
         if app.is_running and app.loop is not None and threading.current_thread() is not threading.main_thread():
+            from prompt_toolkit.application import run_in_terminal
+
             app.loop.call_soon_threadsafe(lambda: run_in_terminal(lambda: self.renderer.warning(text)))
         else:
             self.renderer.warning(text)

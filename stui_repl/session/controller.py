@@ -146,10 +146,10 @@ class SessionController:
         image. Without them the session's own connection is used. A server
         on this machine started by `stui serve` supplies `self.fallback_token()`.
         """
-        from .model import ConnectionSpec
-
         active = self.active
         spec = None  # the session's new connection, kept only once it works
+        if active is not None:
+            from .model import ConnectionSpec  # not for a script without a session: it starts sooner
         if active is not None and embedded:
             spec = ConnectionSpec()
         elif active is not None and address is not None:

@@ -19,7 +19,6 @@ stui processes on one session lose nothing (session_model.merge decides).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -225,8 +224,14 @@ class SessionStore:
             path.unlink(missing_ok=True)
 
 
+try:  # hashlib's own BLAKE2, without the OpenSSL hashlib loads first (3 ms of every start)
+    from _blake2 import blake2b
+except ImportError:
+    from hashlib import blake2b
+
+
 def _digest(text: str | None) -> bytes | None:
-    return None if text is None else hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    return None if text is None else blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
 def _first_line(text: str) -> str:

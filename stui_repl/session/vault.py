@@ -79,11 +79,8 @@ plaintext someone pasted into the file).
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import os
 import re
-import secrets
 import unicodedata
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -150,8 +147,19 @@ class LockedSecret(StuiError):
 # -- the sealed string ------------------------------------------------------------------------
 
 
+def _random_bytes(count: int) -> bytes:
+    """secrets.token_bytes, imported only when a key, a salt or a nonce is
+    made: secrets imports hmac, and hmac OpenSSL (3 ms of a start)."""
+    import secrets
+
+    return secrets.token_bytes(count)
+
+
 def key_id(key: bytes) -> str:
     """A short name for a key that says nothing about it (HMAC is a PRF)."""
+    import hashlib  # only with a key: it loads OpenSSL, 3 ms of every start with a session
+    import hmac
+
     return hmac.new(key, b"stui key id", hashlib.sha256).hexdigest()[:KEY_ID_CHARS]
 
 
@@ -242,7 +250,7 @@ def _write_new(path: Path, text: str) -> bool:
     other process sees a half-written key.
     """
     trust.private_dir(path.parent)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{_random_bytes(4).hex()}.tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
     try:
         with os.fdopen(fd, "w", encoding="ascii") as file:
@@ -347,7 +355,7 @@ class FileKeySource(KeySource):
         key = self.load(slot)
         if key is not None:
             return key
-        fresh = secrets.token_bytes(KEY_BYTES)
+        fresh = _random_bytes(KEY_BYTES)
         path = self.path(slot)
         try:
             if _write_new(path, base64.b64encode(fresh).decode("ascii")):
@@ -446,7 +454,7 @@ class KeyringKeySource(KeySource):
         key = self.load(slot)
         if key is not None:
             return key
-        self._call("store", "set_password", self._entry(slot), base64.b64encode(secrets.token_bytes(KEY_BYTES)).decode())
+        self._call("store", "set_password", self._entry(slot), base64.b64encode(_random_bytes(KEY_BYTES)).decode())
         # Read it back: a backend that drops it silently must fail now, not after values were sealed.
         key = self.load(slot)
         if key is None:
@@ -515,7 +523,7 @@ class PassphraseKeySource(KeySource):
         if passphrase is None:
             raise LockedSecret(f"no passphrase: set {self._env(slot)}")
         if salt is None:
-            fresh = secrets.token_bytes(SALT_BYTES)
+            fresh = _random_bytes(SALT_BYTES)
             try:
                 created = _write_new(path, base64.b64encode(fresh).decode("ascii"))
             except OSError as exc:
@@ -650,7 +658,7 @@ class Vault:
             raise TypeError(f"only text can be sealed, not {type(plaintext).__name__}")
         key = self._sealing_key()
         kid = key_id(key)
-        nonce = secrets.token_bytes(NONCE_BYTES)
+        nonce = _random_bytes(NONCE_BYTES)
         data = plaintext.encode("utf-8", "surrogatepass")
         sealed = _aesgcm(key).encrypt(nonce, data, _associated_data(kid, session, field))
         return f"{SCHEME}:{kid}:{_b64url(nonce + sealed)}"
