@@ -141,9 +141,12 @@ def _restore(context: Context, argument: str) -> None:
         raise UsageError(f"session {name} has not been saved yet" if name == active.name else f"no session named {name}")
     loaded = controller.load_session(name)
     variables = loaded.session.replay_order()
-    if not variables:
+    own = name == active.name
+    if not variables and not (own and loaded.session.code):
         context.renderer.info(f"session {name} has no saved variables")
         return
+    if own:
+        active.session.code = loaded.session.code  # what the file says, edits by hand included
     skipped = []
     for variable in variables:
         if variable.is_secret and variable.name in loaded.plaintexts:
@@ -161,7 +164,9 @@ def _restore(context: Context, argument: str) -> None:
     if skipped:
         context.renderer.warning(f"not restored, locked in session {name}: {', '.join(skipped)}")
     active.dirty = True
-    report = active.restore(context.evaluator, [active.session.variables[v.name] for v in variables if v.name in active.session.variables])
+    report = active.restore(
+        context.evaluator, [active.session.variables[v.name] for v in variables if v.name in active.session.variables], code=own
+    )
     context.renderer.info(report.summary() or "nothing to restore")
 
 
