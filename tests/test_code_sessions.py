@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -128,3 +129,96 @@ def test_healing_after_the_image_died_files_the_code_in_again(home):
     child.screen.expect_exact(PROMPT)
     type_line(child, "(Animal new name: 'x'; yourself) name", "'x'")
     assert quit_repl(child) == 0
+
+
+# -- the commands -------------------------------------------------------------------------
+
+
+def meta(child, line: str, *patterns: str) -> None:
+    """Run a meta-command at the prompt and see each pattern in what it says, in order."""
+    child.sendline(line)
+    for pattern in patterns:
+        child.screen.expect(pattern)
+    child.screen.expect_exact(PROMPT)
+
+
+def test_changes_lists_shows_and_drops_definitions(home):
+    child = start("--session", "pets")
+    type_line(child, ANIMAL, "defined Animal")
+    type_line(child, "Animal class extend [ named: a [ ^self new name: a; yourself ] ]", "defined")
+    meta(child, ":changes", r"class\W+Animal\W", r"class method\W+Animal class>>named:")
+    meta(child, ":changes show Animal>>name:", re.escape("name: a [ name := a ]"))
+    meta(child, ":changes show Nothing", "has no definition named Nothing")
+    child.send(":changes show Animal cl\t")
+    child.screen.expect_exact(":changes show Animal class>>named:")
+    meta(child, "", re.escape("named: a [ ^self new name: a; yourself ]"))
+    child.sendline(":changes drop Animal class>>named:")
+    child.screen.expect_exact("remove Animal class>>named: from the image too? [y/N]")
+    meta(child, "y", "forgot Animal class>>named: in session pets and from the image")
+    type_line(child, "Animal respondsTo: #named:", "false")
+    child.sendline(":changes drop Animal")
+    child.screen.expect_exact("from the image too? [y/N]")
+    meta(child, "", "forgot Animal \\(with 2 of its methods\\) in session pets; the image still has it")
+    assert quit_repl(child) == 0
+    assert code_of(home, "pets") == []
+
+
+def test_fileout_gives_a_file_gst_and_stui_load_to_the_same_result(home, tmp_path, gst_install):
+    lines = [
+        "Object subclass: #Account instanceVariableNames: 'balance' classVariableNames: 'Rate' package: 'Bank'.",
+        "Account class instanceVariableNames: 'opened'.",
+        "Account comment: 'Money, with a ! in it'.",
+        "!Account methodsFor: 'money'!",
+        "deposit: n",
+        "    balance := (balance ifNil: [0]) + n.",
+        "    ^self",
+        "!",
+        "balance",
+        "    \"the balance, or 'none!'\"",
+        "    ^balance ifNil: ['none!']",
+        "! !",
+        "Account class extend [ open [ opened := (opened ifNil: [0]) + 1. ^self new ] ].",
+        "Account subclass: #Savings.",
+        "Savings extend [ deposit: n [ ^super deposit: n * 2 ] ].",
+        "Smalltalk at: #Bank put: 'First'.",
+    ]
+    assert run_stui("--session", "bank", input="\n".join(lines) + "\n").returncode == 0
+    out = tmp_path / "bank.st"
+    done = run_stui("--session", "bank", "-c", f":fileout {out}")
+    assert done.returncode == 0, done.stderr
+    assert "wrote 7 definitions" in done.stderr + done.stdout
+    check = tmp_path / "check.st"
+    probes = [
+        "(Account open deposit: 3; deposit: 4; balance) printNl!",
+        "Account new balance printNl!",
+        "(Savings new deposit: 5; balance) printNl!",
+        "Account comment printNl!",
+        "(Account >> #deposit:) methodCategory printNl!",
+        "Bank printNl!",
+        "Account class instVarNames printNl!",
+    ]
+    check.write_text(out.read_text() + "\n".join(probes) + "\n")
+    plain = subprocess.run(gst_install.command(str(check)), env=gst_install.environ(), capture_output=True, text=True,
+                           timeout=60, check=False)
+    ours = run_stui("-f", str(check))
+    expected = ["7", "'none!'", "10", "'Money, with a ! in it'", "'money'", "'First'", "(#opened )"]
+    assert plain.stdout.splitlines() == expected, plain.stdout + plain.stderr
+    assert ours.stdout.splitlines() == expected, ours.stdout + ours.stderr
+
+
+def test_load_files_a_file_in_and_keeps_its_definitions(home, tmp_path):
+    library = tmp_path / "lib.st"
+    library.write_text("Object subclass: Greeter [ greet [ ^'hello' ] ]\nTranscript showCr: 'loaded'!\n")
+    child = start("--session", "lib")
+    child.sendline(f":load {library}")
+    child.screen.expect("loaded")
+    child.screen.expect(f"loaded {re.escape(str(library))}")
+    child.screen.expect_exact(PROMPT)
+    assert quit_repl(child) == 0
+    assert code_of(home, "lib") == [("class", "Greeter"), ("method", "Greeter>>greet")]
+
+
+def test_session_show_lists_the_code(home):
+    assert run_stui("--session", "shown", input=ANIMAL + "\n").returncode == 0
+    done = run_stui("session", "show", "shown")
+    assert re.search(r"class\s+Animal", done.stdout) and re.search(r"method\s+Animal>>name:", done.stdout), done.stdout

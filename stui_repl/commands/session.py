@@ -63,6 +63,7 @@ def _show(context: Context, argument: str) -> None:
         ("image", image + (f", id {info.image_id}" if info else "")),
         ("state", f"{controller.state()}; {saved} {_ago(time.monotonic() - active.last_save)}"),
         ("variables", f"{len(session.variables)}" + (f" ({len(secrets)} secret, {len(active.locked)} locked)" if secrets else "")),
+        ("code", f"{len(session.code)} definitions (:changes lists them)"),
         ("history", f"{len(session.history)} inputs (limit {active.settings['history_limit']})"),
         ("created", session.created),
     ]
@@ -89,6 +90,9 @@ def _show_saved(context: Context, name: str) -> None:
     ])
     rows = [(v.name, v.value_class, v.value, v.kept_as) for v in session.replay_order()]
     context.renderer.table("variables", ("name", "class", "value", "saved as"), rows)
+    code = [(entry.describe(), entry.name, entry.changed[:19].replace("T", " ")) for entry in session.code]
+    if code:
+        context.renderer.table("code, filed in before the variables", ("kind", "name", "changed"), code)
 
 
 def _list(context: Context, argument: str) -> None:
