@@ -10,8 +10,9 @@ import re
 import subprocess
 from pathlib import Path
 
+import pexpect
 import pytest
-from conftest import run_stui
+from conftest import run_stui, spawn_stui
 from test_repl import PROMPT, type_line
 from test_sessions import quit_repl, said_at_start, session_file, start
 
@@ -222,3 +223,52 @@ def test_session_show_lists_the_code(home):
     assert run_stui("--session", "shown", input=ANIMAL + "\n").returncode == 0
     done = run_stui("session", "show", "shown")
     assert re.search(r"class\s+Animal", done.stdout) and re.search(r"method\s+Animal>>name:", done.stdout), done.stdout
+
+
+# -- scripts, conflicts, trust ------------------------------------------------------------
+
+
+def test_a_library_filed_in_by_a_script_is_there_at_the_prompt(home, tmp_path):
+    library = tmp_path / "mylib.st"
+    library.write_text("Object subclass: Lib [ hello [ ^'hi from lib' ] ]\nLib class extend [ make [ ^self new ] ]\n")
+    assert run_stui("--session", "lib", "-f", str(library)).returncode == 0
+    assert run_stui("--session", "lib", "-c", "Object subclass: #Extra. Extra compile: 'x [ ^42 ]'").returncode == 0
+    child = start("--session", "lib")
+    said_at_start(child, "filed in 5 definitions")
+    type_line(child, "Lib make hello , Extra new x printString", "'hi from lib42'")
+    assert quit_repl(child) == 0
+
+
+def test_an_image_with_other_source_is_not_clobbered_until_asked(home):
+    child = start("--session", "clash")
+    type_line(child, "Object subclass: Duck [ speak [ ^'quack' ] ]", "defined Duck")
+    meta(child, ":session save", "saved session clash")
+    path = session_file(home, "clash")
+    path.write_text(path.read_text().replace("^'quack'", "^'QUACK'"))  # edited by hand meanwhile
+    meta(child, ":session restore", r"the image has other source for Duck>>speak \(:changes apply")
+    type_line(child, "Duck new speak", "'quack'")
+    meta(child, ":changes skip", "the image keeps its own Duck>>speak")
+    meta(child, ":changes apply Duck>>speak", "filed in 1 definition")
+    type_line(child, "Duck new speak", "'QUACK'")
+    meta(child, ":session restore", "filed in 2 definitions")  # the same source: nothing to say
+    assert quit_repl(child) == 0
+
+
+def test_importing_a_session_with_code_shows_it_and_asks(home, tmp_path):
+    assert run_stui("--session", "giver", input=ANIMAL + "\n").returncode == 0
+    exported = tmp_path / "giver.toml"
+    exported.write_text(run_stui("session", "export", "giver").stdout)
+    refused = run_stui("session", "import", "--as", "taker", str(exported))
+    assert refused.returncode == 2 and "holds 3 definitions that run in the image" in refused.stderr
+    assert "--yes" in refused.stderr and not session_file(home, "taker").exists()
+    child = spawn_stui("session", "import", "--as", "taker", str(exported))
+    child.expect_exact("Object subclass: #Animal")
+    child.expect_exact("!Animal methodsFor: 'still unclassified'!")
+    child.expect_exact("import it? [y/N]")
+    child.sendline("n")
+    child.expect("not imported")
+    child.expect(pexpect.EOF)
+    assert not session_file(home, "taker").exists()
+    taken = run_stui("session", "import", "--as", "taker", "--yes", str(exported))
+    assert taken.returncode == 0 and session_file(home, "taker").exists()
+    assert run_stui("--session", "taker", "-c", "(Animal new name: 7; yourself) name").stdout.strip() == "7"
