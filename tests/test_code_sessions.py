@@ -14,7 +14,7 @@ import pexpect
 import pytest
 from conftest import run_stui, spawn_stui
 from test_repl import PROMPT, type_line
-from test_sessions import quit_repl, said_at_start, session_file, start
+from test_sessions import quit_repl, said_at_start, session_file, set_secret, start
 
 from stui_repl.session import toml as session_format
 
@@ -272,3 +272,15 @@ def test_importing_a_session_with_code_shows_it_and_asks(home, tmp_path):
     taken = run_stui("session", "import", "--as", "taker", "--yes", str(exported))
     assert taken.returncode == 0 and session_file(home, "taker").exists()
     assert run_stui("--session", "taker", "-c", "(Animal new name: 7; yourself) name").stdout.strip() == "7"
+
+
+def test_code_holding_a_secrets_text_is_not_kept(home):
+    child = start("--session", "vault")
+    set_secret(child, "pw", "hunter2-zz")
+    type_line(child, "Smalltalk at: #Leak put: pw , ''", "\\*\\*\\*\\*\\*\\*\\*\\*")
+    assert "Leak is not kept in session vault: its source holds a secret" in child.screen.text
+    type_line(child, "Smalltalk at: #Fine put: 42", "42")
+    assert quit_repl(child) == 0
+    text = session_file(home, "vault").read_text()
+    assert "hunter2-zz" not in text
+    assert code_of(home, "vault") == [("global", "Fine")]
