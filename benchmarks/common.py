@@ -103,6 +103,38 @@ def time_to_prompt(*args: str, env: dict[str, str], timeout: float = 30) -> floa
         child.close(force=True)
 
 
+def prompt_up_pair(
+    heavy: str, light: str, *, runs: int, env: dict[str, str], reset: Callable[[], None]
+) -> tuple[Sample, Sample]:
+    """Prompt-up times with session `heavy` and with session `light`, taken
+    alternately so that drifting machine load hits both alike; the first of
+    each is a warm-up. `reset` runs after each start (quitting saved the
+    session: the next run must see the same file)."""
+
+    def prompt_up(name: str) -> float:
+        try:
+            return time_to_prompt("--session", name, env=env)
+        finally:
+            reset()
+
+    heavy_times, light_times = [], []
+    for _ in range(runs + 1):
+        light_times.append(prompt_up(light))
+        heavy_times.append(prompt_up(heavy))
+    return (repeat(heavy, iter(heavy_times[1:]).__next__, runs=runs),
+            repeat(light, iter(light_times[1:]).__next__, runs=runs))
+
+
+def fsynced_write(path: Path, data: bytes) -> float:
+    """Seconds to write `data` to `path` and fsync it: the I/O floor of a save."""
+    start = time.perf_counter()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.write(fd, data)
+    os.fsync(fd)
+    os.close(fd)
+    return time.perf_counter() - start
+
+
 def stui_argv(*args: str) -> list[str]:
     """`stui ARGS` (the console script is `python -m stui_repl`)."""
     return [PYTHON, "-m", "stui_repl", *args]

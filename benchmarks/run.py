@@ -5,6 +5,7 @@
     .venv/bin/python benchmarks/run.py --quick    # about 25 s: every figure, few repetitions
     .venv/bin/python benchmarks/run.py --only 1,3 # some sections
     .venv/bin/python benchmarks/run.py --only 9   # 100,000 pipelined evals, counting hung batches
+    .venv/bin/python benchmarks/run.py --only 10  # a session with 50 classes and 1,000 methods
 
 See benchmarks/README.md for what each figure means. The exit status is 1
 when a figure could not be measured (a section failed, or printed n/a), so
@@ -23,13 +24,13 @@ import time
 import common  # puts the repository on sys.path
 from common import checked, child_env, fmt, heading, line, missing, run_timed, stui_argv
 
-SECTIONS = ("1", "3", "2", "8", "4", "5", "6", "7", "9")  # 3 before 2 and 4: they use its breakdown
+SECTIONS = ("1", "3", "2", "8", "4", "5", "6", "7", "9", "10")  # 3 before 2 and 4: they use its breakdown
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="every figure, with few repetitions and small inputs")
-    parser.add_argument("--only", metavar="LIST", help="comma-separated sections to run (1-9)")
+    parser.add_argument("--only", metavar="LIST", help="comma-separated sections to run (1-10)")
     args = parser.parse_args(argv)
     wanted = set(args.only.split(",")) if args.only else set(SECTIONS)
 
@@ -68,9 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     import prompt
     import roundtrip
     import script10k
+    import session_code
     import sessions
 
-    modules = {"1": roundtrip, "2": script10k, "3": command, "4": prompt, "5": breakdown, "6": sessions, "7": healing, "8": printing, "9": pipeline100k}
+    modules = {"1": roundtrip, "2": script10k, "3": command, "4": prompt, "5": breakdown, "6": sessions, "7": healing, "8": printing, "9": pipeline100k, "10": session_code}
     took: dict[str, float] = {}
     try:
         for section in SECTIONS:

@@ -17,7 +17,6 @@ has a baseline from the same run:
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 from pathlib import Path
@@ -28,13 +27,14 @@ from common import (
     bench_home,
     child_env,
     fmt,
+    fsynced_write,
     heading,
     line,
     missing,
+    prompt_up_pair,
     ratio,
     repeat,
     target_note,
-    time_to_prompt,
 )
 
 HISTORY = 10_000
@@ -93,21 +93,7 @@ def run(results: dict, *, quick: bool) -> None:
 
     # -- start-up ----------------------------------------------------------------------
     env = child_env(extra={"TERM": "xterm", "PROMPT_TOOLKIT_NO_CPR": "1", "NO_COLOR": "1"})
-
-    def prompt_up(name: str) -> float:
-        try:
-            return time_to_prompt("--session", name, env=env)
-        finally:
-            # Quitting saved the session; put the original file back for the next run.
-            store.write_text("large", text)
-
-    # Interleave the two so that drifting machine load hits both alike.
-    with_large, with_empty = [], []
-    for _ in range(runs + 1):
-        with_empty.append(prompt_up("empty"))
-        with_large.append(prompt_up("large"))
-    big = repeat("large", iter(with_large[1:]).__next__, runs=runs)
-    empty = repeat("empty", iter(with_empty[1:]).__next__, runs=runs)
+    big, empty = prompt_up_pair("large", "empty", runs=runs, env=env, reset=lambda: store.write_text("large", text))
     added = big.median - empty.median
     line("prompt up, large session", big.describe())
     line("", target_note(big.median, TARGETS["prompt"]))
@@ -127,14 +113,7 @@ def run(results: dict, *, quick: bool) -> None:
         return time.perf_counter() - start
 
     def raw_write() -> float:
-        path = store.directory / "raw.bin"
-        data = text.encode()
-        start = time.perf_counter()
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.write(fd, data)
-        os.fsync(fd)
-        os.close(fd)
-        return time.perf_counter() - start
+        return fsynced_write(store.directory / "raw.bin", text.encode())
 
     saving = repeat("save", save_once, runs=runs * 3, warmup=1)
     floor = repeat("raw write", raw_write, runs=runs * 3, warmup=1)

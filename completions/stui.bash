@@ -70,7 +70,7 @@ _stui_group() {
             fi
             ;;
         session/import)
-            opts+=' --as'
+            opts+=' --as --yes'
             [[ $prev == --as ]] && return # a new name
             if [[ $cur != -* ]] && ((args == 0)); then
                 _stui_files "$cur"

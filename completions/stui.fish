@@ -138,6 +138,7 @@ complete -c stui -n '__stui_group_needs_command session' -a import -d 'Add a ses
 complete -c stui -n '__stui_group_using session list' -l names -d 'Only the names, one per line'
 complete -c stui -n '__stui_group_using session delete' -l yes -d 'Do not ask'
 complete -c stui -n '__stui_group_using session import' -l as -x -d 'The name to give it'
+complete -c stui -n '__stui_group_using session import' -l yes -d 'Do not ask before taking a session that holds code'
 complete -c stui -n '__stui_group_argument 1 session show delete rename export' -a '(__stui_sessions)' -d Session
 complete -c stui -n '__stui_group_argument 1 session import' -F
 

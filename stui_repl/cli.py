@@ -105,6 +105,7 @@ def build_session_parser() -> argparse.ArgumentParser:
     importing = commands.add_parser("import", help="add a session from a file ('-' for stdin)").with_debug()
     importing.add_argument("file", metavar="FILE", help="a session file, as export writes it")
     importing.add_argument("--as", dest="name", metavar="NAME", help="the name to give it (default: the file's own)")
+    importing.add_argument("--yes", action="store_true", help="do not ask before taking a session that holds code")
     return parser.with_debug()
 
 

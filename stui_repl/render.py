@@ -67,6 +67,10 @@ class PlainRenderer:
     def problem(self, text: str) -> None:
         self.err.write(f"stui: {text}\n")
 
+    def code(self, source: str) -> None:
+        """Smalltalk source, as it is (highlighted where there is colour)."""
+        self.output(source if source.endswith("\n") else source + "\n")
+
     def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
         if not rows:
             self.out.write(f"{title}: none\n")
@@ -239,6 +243,12 @@ class RichRenderer(PlainRenderer):
         self.end_line()
         self.console.file.flush()
         self.err_console.print(Text(text, style="bold red"))
+
+    def code(self, source: str) -> None:
+        from rich.syntax import Syntax
+
+        self.end_line()
+        self.console.print(Syntax(source, "smalltalk", background_color="default", word_wrap=True))
 
     def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
         from rich.table import Table

@@ -142,7 +142,8 @@ def test_a_session_comes_back_into_the_image_it_attaches_to() -> None:
     report = controller.attach()
     assert report is not None and report.restored == ["x"]
     sent = attachment.connection.sent  # type: ignore[attr-defined]
-    assert sent[0]["op"] == "script" and sent[0]["units"][0]["code"] == "x := 7"
+    assert sent[0] == {"op": "changes", "action": "record"}, "the image notes what the session's code defines"
+    assert sent[1]["op"] == "script" and sent[1]["units"][0]["code"] == "x := 7"
 
 
 def test_the_embedded_images_log_masks_the_secrets_of_whichever_session_is_open() -> None:

@@ -1306,3 +1306,57 @@ def test_a_variable_only_read_is_nil_but_no_workspace_variable(client):
     assert "glimpsed" not in by_name(client.request({"id": 2, "op": "bindings"}))
     assert client.request({"id": 3, "op": "eval", "code": "glimpsed := 4", "declare": ["glimpsed"]})["ok"]
     assert by_name(client.request({"id": 4, "op": "bindings"}))["glimpsed"]["value"] == "4"
+
+
+# -- changes: the code a workspace defines -----------------------------------------------
+
+
+def test_the_image_reports_what_a_workspaces_code_defines(client):
+    assert client.request({"id": 1, "op": "changes", "action": "record"})["recording"] is True
+    assert client.request({"id": 2, "op": "eval", "mode": "fileIn",
+                           "code": "Object subclass: ProtoAnimal [ |name| name [ ^name ] ]"})["ok"]
+    assert client.request({"id": 3, "op": "eval", "code": "ProtoAnimal compile: 'speak [ ^1 ]'. x := 3"})["ok"]
+    assert client.request({"id": 4, "op": "fileIn", "name": "lib.st",
+                           "chunks": ["!ProtoAnimal class methodsFor: 'making'!\nmake\n    ^self new\n! !\n",
+                                      "Smalltalk at: #ProtoConfig put: 42!\n"]})["ok"]
+    changes = client.request({"id": 5, "op": "changes", "action": "take"})["changes"]
+    assert [(c["kind"], c["name"]) for c in changes] == [
+        ("class", "ProtoAnimal"), ("method", "ProtoAnimal>>name"), ("method", "ProtoAnimal>>speak"),
+        ("method", "ProtoAnimal class>>make"), ("global", "ProtoConfig")]
+    assert changes[3]["source"] == "make [\n    ^self new\n]" and changes[3]["category"] == "making"
+    assert client.request({"id": 6, "op": "changes", "action": "take"})["changes"] == []
+    assert client.request({"id": 7, "op": "eval", "code": "Smalltalk removeKey: #ProtoAnimal. Smalltalk removeKey: #ProtoConfig"})["ok"]
+    removed = client.request({"id": 8, "op": "changes", "action": "take"})["changes"]
+    assert [(c["kind"], c["of"], c["name"]) for c in removed] == [("removed", "class", "ProtoAnimal"), ("removed", "global", "ProtoConfig")]
+
+
+def test_installing_definitions_one_by_one(client):
+    entries = [
+        {"kind": "method", "name": "ProtoDog>>bark", "category": "noise", "source": "bark [ ^'woof' ]"},
+        {"kind": "class", "name": "ProtoDog", "source": "Object subclass: #ProtoDog instanceVariableNames: '' classVariableNames: '' poolDictionaries: '' category: ''"},
+        {"kind": "method", "name": "ProtoDog>>broken", "source": "broken [ ^( ]"},
+        {"kind": "removed", "name": "ProtoDog>>missing"},
+    ]
+    reply = client.request({"id": 1, "op": "changes", "action": "install", "entries": entries})
+    assert [o["outcome"] for o in reply["outcomes"]] == ["installed", "installed", "failed", "failed"]
+    assert "does not exist" in reply["outcomes"][3]["message"]
+    assert client.request({"id": 2, "op": "eval", "code": "ProtoDog new bark"})["value"] == "'woof'"
+    again = client.request({"id": 3, "op": "changes", "action": "install", "entries": entries[:2]})
+    assert [o["outcome"] for o in again["outcomes"]] == ["same", "same"]
+    other = [{**entries[0], "source": "bark [ ^'arf' ]"}]
+    assert client.request({"id": 4, "op": "changes", "action": "install", "entries": other})["outcomes"] == [{"outcome": "differs"}]
+    assert client.request({"id": 5, "op": "changes", "action": "install", "entries": other, "force": True})["outcomes"] == [{"outcome": "installed"}]
+    assert client.request({"id": 6, "op": "eval", "code": "ProtoDog new bark"})["value"] == "'arf'"
+    client.request({"id": 7, "op": "eval", "code": "Smalltalk removeKey: #ProtoDog"})
+
+
+@pytest.mark.parametrize(("request_", "message"), [
+    ({"action": "install"}, "entries must be an array of objects"),
+    ({"action": "install", "entries": [3]}, "entries[0] must be an object"),
+    ({"action": "install", "entries": [{"kind": "method", "name": "x", "source": "x [ ]"}]}, "entries[0].name must be Class>>selector"),
+    ({"action": "frobnicate"}, "action"),
+])
+def test_malformed_changes_requests(client, request_, message):
+    reply = client.request({"id": 1, "op": "changes", **request_})
+    assert reply["ok"] is False and reply["error"]["kind"] == "malformed"
+    assert message in reply["error"]["message"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 import tomllib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -321,9 +322,9 @@ def test_migration_steps_run_in_order(monkeypatch):
 
 
 def test_a_missing_migration_step_is_a_format_error(monkeypatch):
-    monkeypatch.setattr(F, "FORMAT", 2)
-    with pytest.raises(F.SessionFormatError, match="no migration from format 1"):
-        F.migrate({"format": 1})
+    monkeypatch.setattr(F, "FORMAT", F.FORMAT + 1)
+    with pytest.raises(F.SessionFormatError, match=f"no migration from format {F.FORMAT - 1}"):
+        F.migrate({"format": F.FORMAT - 1})
 
 
 def test_the_current_format_needs_no_migration():
@@ -371,8 +372,8 @@ def test_the_format_1_fixture_reads_every_field():
     ]
 
 
-def test_the_format_1_fixture_is_rewritten_unchanged_when_nothing_changed():
-    text = (FIXTURES / "format-1.toml").read_text(encoding="utf-8")
+def test_the_current_formats_fixture_is_rewritten_unchanged_when_nothing_changed():
+    text = (FIXTURES / f"format-{F.FORMAT}.toml").read_text(encoding="utf-8")
     assert F.render(F.parse(text), text) == text
 
 
@@ -532,7 +533,7 @@ def test_stuis_own_output_needs_no_tomlkit_even_with_hashes_and_quotes():
     session.preferences.update({"a": "#", "b": "'''", "c": '"""', "d": "x = '''", "e": "\"\"\" # '''"})
     session.name = "a#b"
     head = head_of(F.render(session))
-    assert "#" in head.split("format = 1", 1)[1]
+    assert "#" in head.split(f"format = {F.FORMAT}", 1)[1]
     assert not F.needs_tomlkit(head)
 
 
@@ -615,3 +616,59 @@ def test_when_tomlkit_cannot_keep_the_edits_the_session_is_saved_without_them(mo
 def test_toml_nested_too_deeply_for_the_parser_is_a_format_error():
     with pytest.raises(F.SessionFormatError, match="nested too deeply"):
         F.parse("format = 1\nx = " + "[" * 100_000 + "]" * 100_000 + "\n")
+
+
+# -- code -------------------------------------------------------------------------------
+
+
+def coded_session() -> Session:
+    session = Session.new("demo", "2026-11-21T10:00:00.000Z")
+    changes = [
+        {"kind": "class", "name": "Animal",
+         "source": "Object subclass: #Animal\n\tinstanceVariableNames: 'name'\n\tclassVariableNames: ''\n\tpoolDictionaries: ''\n\tcategory: ''"},
+        {"kind": "method", "name": "Animal>>name", "category": "accessing", "source": "name [\n    ^name\n]"},
+        {"kind": "method", "name": "Animal class>>quote", "source": "quote [ ^'''' , 'it''''s' ]"},
+        {"kind": "method", "name": "Animal>>odd", "source": "odd [ ^'a\rb\\c\"\"\"\x01' ]"},
+        {"kind": "global", "name": "Config", "source": "Smalltalk at: #Config put: 42"},
+        {"kind": "removed", "of": "method", "name": "Object>>halt"},
+    ]
+    for change in changes:
+        session.record_change(change, "2026-11-21T10:00:01.000Z")
+    session.add_history("x := 3", "2026-11-21T10:00:04.000Z", 100)
+    return session
+
+
+def test_code_round_trips_readably():
+    session = coded_session()
+    text = F.render(session)
+    assert F.parse(text).code == session.code
+    assert F.CODE_HEADER in text
+    assert "source = '''\nname [\n    ^name\n]\n'''" in text, "a method reads as Smalltalk"
+    assert text.index("[[code]]") < text.index("[history]")
+
+
+def test_a_person_edits_code_and_comments_elsewhere_survive():
+    session = coded_session()
+    text = F.render(session).replace("[preferences]", "# mine\n[preferences]").replace("^name\n]", "^name , 'x'\n]")
+    edited = F.parse(text)
+    assert edited.code_entry("Animal>>name").source == "name [\n    ^name , 'x'\n]"
+    again = F.render(edited, text)
+    assert "# mine" in again
+    assert F.parse(again).code == edited.code
+
+
+@pytest.mark.parametrize(("table", "message"), [
+    ('[[code]]\nkind = "macro"\nname = "x"\nsource = "x"\n', "code[0].kind"),
+    ('[[code]]\nkind = "method"\nsource = "x"\n', "code[0].name"),
+    ('[[code]]\nkind = "method"\nname = "A>>x"\n', "code[0].source"),
+    ('[[code]]\nkind = "method"\nname = "A>>x"\nsource = 3\n', "code[0].source"),
+])
+def test_bad_code_tables_are_format_errors(table, message):
+    with pytest.raises(F.SessionFormatError, match=re.escape(message)):
+        F.parse(f"format = {F.FORMAT}\n" + table)
+
+
+def test_format_1_migrates_to_a_session_without_code():
+    session = F.parse((FIXTURES / "format-1.toml").read_text(encoding="utf-8"))
+    assert session.code == []
+    assert f"format = {F.FORMAT}" in F.render(session)

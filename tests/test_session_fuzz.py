@@ -137,6 +137,13 @@ class AgreeableImage:
     def bind_secret(self, name: str, plaintext: str) -> None:
         return None
 
+    def record_changes(self) -> bool:
+        return True
+
+    def install_code(self, entries: list[dict[str, Any]], **options: Any) -> list[dict[str, Any]]:
+        assert self.fits(wire.install_changes_request(entries))
+        return [{"outcome": "installed"} for _ in entries]
+
     def replay(self, units: list[dict[str, Any]], **options: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         assert self.fits(wire.script_request(units, print_value=False, keep_going=True))
         return {"ok": True}, [{"ok": True, "statements": len(units)}]

@@ -492,3 +492,70 @@ def test_merge_with_no_base_and_the_same_variable_on_both_sides_notes_it():
     merged, notes = merge(None, ours, theirs)
     assert merged.variables["a"] == later
     assert len(notes) == 1
+
+
+# -- code -------------------------------------------------------------------------------
+
+
+def _method(name: str, source: str) -> dict[str, str]:
+    return {"kind": "method", "name": name, "source": source, "category": "c"}
+
+
+def test_a_redefinition_replaces_the_entry_where_it_stands():
+    session = Session.new("s", t(0))
+    session.record_change({"kind": "class", "name": "A", "source": "Object subclass: #A"}, t(0))
+    for n in range(1000):
+        session.record_change(_method("A>>x", f"x [ ^{n} ]"), t(0))
+    session.record_change({"kind": "class", "name": "B", "source": "A subclass: #B"}, t(0))
+    session.record_change({"kind": "class", "name": "A", "source": "Object subclass: #A instanceVariableNames: 'v'"}, t(0))
+    assert [e.name for e in session.code] == ["A", "A>>x", "B"]
+    assert session.code_entry("A>>x").source == "x [ ^999 ]"
+    assert not session.record_change(_method("A>>x", "x [ ^999 ]"), t(0)), "the same source changes nothing"
+
+
+def test_removing_what_the_session_defined_drops_it_and_a_class_takes_its_methods():
+    session = Session.new("s", t(0))
+    session.record_change({"kind": "class", "name": "A", "source": "Object subclass: #A"}, t(0))
+    session.record_change(_method("A>>x", "x [ ]"), t(0))
+    session.record_change(_method("A class>>y", "y [ ]"), t(0))
+    session.record_change(_method("Object>>z", "z [ ]"), t(0))
+    session.record_change({"kind": "removed", "of": "method", "name": "Object>>z"}, t(0))
+    assert [e.name for e in session.code] == ["A", "A>>x", "A class>>y"]
+    session.record_change({"kind": "removed", "of": "class", "name": "A"}, t(0))
+    assert session.code == []
+
+
+def test_removing_what_the_image_had_is_kept_as_a_removal():
+    session = Session.new("s", t(0))
+    session.record_change({"kind": "removed", "of": "method", "name": "Object>>halt"}, t(0))
+    assert [(e.kind, e.name, e.source) for e in session.code] == [("removed", "Object>>halt", None)]
+    session.record_change(_method("Object>>halt", "halt [ ]"), t(0))
+    assert [(e.kind, e.name) for e in session.code] == [("method", "Object>>halt")]
+
+
+def test_forgetting_a_class_forgets_its_methods():
+    session = Session.new("s", t(0))
+    session.record_change({"kind": "class", "name": "A", "source": "Object subclass: #A"}, t(0))
+    session.record_change(_method("A>>x", "x [ ]"), t(0))
+    session.record_change(_method("AB>>x", "x [ ]"), t(0))
+    assert [e.name for e in session.forget_code("A")] == ["A", "A>>x"]
+    assert [e.name for e in session.code] == ["AB>>x"]
+    assert session.forget_code("Nope") == []
+
+
+def test_merging_code_keeps_both_sides_additions_and_the_later_redefinition():
+    base = Session.new("s", t(0))
+    base.record_change(_method("A>>x", "x [ ^0 ]"), t(0))
+    base.record_change(_method("A>>gone", "gone [ ]"), t(0))
+    ours, theirs = base.copy(), base.copy()
+    ours.record_change(_method("A>>ours", "ours [ ]"), t(1))
+    ours.forget_code("A>>gone")
+    theirs.record_change(_method("A>>x", "x [ ^2 ]"), t(2))
+    theirs.record_change(_method("A>>theirs", "theirs [ ]"), t(2))
+    merged, notes = merge(base, ours, theirs)
+    assert [(e.name, e.source) for e in merged.code] == [
+        ("A>>x", "x [ ^2 ]"), ("A>>ours", "ours [ ]"), ("A>>theirs", "theirs [ ]")]
+    assert notes == []
+    ours.record_change(_method("A>>x", "x [ ^1 ]"), t(1))
+    merged, notes = merge(base, ours, theirs)
+    assert merged.code_entry("A>>x").source == "x [ ^2 ]" and len(notes) == 1

@@ -16,6 +16,8 @@ import pytest
 from conftest import run_stui, spawn_stui
 from test_repl import PROMPT, Screen, type_line
 
+from stui_repl.session import toml as session_format
+
 pytestmark = pytest.mark.usefixtures("server_image")
 
 
@@ -170,7 +172,7 @@ def test_a_corrupt_session_file_is_moved_aside_and_stui_still_starts(home):
     assert quit_repl(child) == 0
     corrupt = list(path.parent.glob("default.toml.corrupt-*"))
     assert len(corrupt) == 1 and corrupt[0].read_bytes() == b"\x00\xffnot toml at all [[["
-    assert tomllib.loads(path.read_text())["format"] == 1
+    assert tomllib.loads(path.read_text())["format"] == session_format.FORMAT
 
 
 def test_a_newer_format_is_refused_and_left_untouched(home):
@@ -209,12 +211,21 @@ def test_unset_and_restore(home):
     assert quit_repl(child) == 0
 
 
+def forget_the_code(home: Path, name: str = "default") -> None:
+    """Take the session's code out of its file, as if the class came from elsewhere."""
+    path = session_file(home, name)
+    session = session_format.parse(path.read_text())
+    session.code = []
+    path.write_text(session_format.render(session))
+
+
 def test_a_variable_that_cannot_be_restored_is_reported_and_kept(home):
     child = start()
     type_line(child, "Object subclass: Animal [ ]", "defined Animal")
     type_line(child, "pet := Animal new", "an Animal")
     type_line(child, "n := 5", "5")
     assert quit_repl(child) == 0
+    forget_the_code(home)
     child = start()
     said_at_start(child, r"restored 1 of 2 variables; could not restore pet")
     type_line(child, "n", "5")
@@ -335,6 +346,7 @@ def test_a_variable_that_failed_to_restore_keeps_its_recipe_across_saves(home):
     type_line(child, "Object subclass: Gadget [ ]", "defined Gadget")
     type_line(child, "g := Gadget new", "a Gadget")
     assert quit_repl(child) == 0
+    forget_the_code(home)
     for _ in range(2):  # each run restores nothing for g, saves, and must keep its source
         child = start()
         said_at_start(child, "could not restore g")

@@ -415,6 +415,24 @@ class Evaluator:
         reply = self.connection.request(wire.secret_request(name, plaintext))
         return None if reply.get("ok") else wire.RemoteError.from_wire(reply.get("error"))
 
+    def record_changes(self) -> bool:
+        """Ask the image to note what this workspace's code defines; False from an image that cannot."""
+        return bool(self.connection.request(wire.record_changes_request()).get("ok"))
+
+    def take_changes(self) -> list[dict[str, Any]]:
+        """What the code defined since the last take, as the image saw it."""
+        reply = self.connection.request(wire.take_changes_request())
+        return [c for c in reply.get("changes", ()) if isinstance(c, dict)] if reply.get("ok") else []
+
+    def install_code(self, entries: list[dict[str, Any]], *, force: bool = False) -> list[dict[str, Any]]:
+        """File definitions in, each on its own; one outcome each (failed for all when the image refuses)."""
+        reply = self.connection.request(wire.install_changes_request(entries, force=force))
+        outcomes = reply.get("outcomes")
+        if reply.get("ok") and isinstance(outcomes, list) and len(outcomes) == len(entries):
+            return [o if isinstance(o, dict) else {"outcome": "failed"} for o in outcomes]
+        why = wire.RemoteError.from_wire(reply.get("error")).one_line() if not reply.get("ok") else "no outcome"
+        return [{"outcome": "failed", "message": why} for _ in entries]
+
     def replay(
         self, units: list[dict[str, Any]], *, keep_going: bool = False, limit: float | None = None, patience: float = 10.0
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:

@@ -340,6 +340,24 @@ def budget_for(max_line: int) -> int:
     return max_line // 8
 
 
+def record_changes_request() -> dict[str, Any]:
+    """From now on the image notes what this workspace's code defines."""
+    return {"op": "changes", "action": "record"}
+
+
+def take_changes_request() -> dict[str, Any]:
+    """What this workspace's code defined since the last take, as the image saw it."""
+    return {"op": "changes", "action": "take"}
+
+
+def install_changes_request(entries: list[dict[str, Any]], *, force: bool = False) -> dict[str, Any]:
+    """File a session's definitions in, each on its own; `force` replaces differing ones."""
+    request: dict[str, Any] = {"op": "changes", "action": "install", "entries": entries}
+    if force:
+        request["force"] = True
+    return request
+
+
 def log_request() -> dict[str, Any]:
     return {"op": "log"}
 

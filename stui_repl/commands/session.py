@@ -63,6 +63,7 @@ def _show(context: Context, argument: str) -> None:
         ("image", image + (f", id {info.image_id}" if info else "")),
         ("state", f"{controller.state()}; {saved} {_ago(time.monotonic() - active.last_save)}"),
         ("variables", f"{len(session.variables)}" + (f" ({len(secrets)} secret, {len(active.locked)} locked)" if secrets else "")),
+        ("code", f"{len(session.code)} definitions (:changes lists them)"),
         ("history", f"{len(session.history)} inputs (limit {active.settings['history_limit']})"),
         ("created", session.created),
     ]
@@ -89,6 +90,9 @@ def _show_saved(context: Context, name: str) -> None:
     ])
     rows = [(v.name, v.value_class, v.value, v.kept_as) for v in session.replay_order()]
     context.renderer.table("variables", ("name", "class", "value", "saved as"), rows)
+    code = [(entry.describe(), entry.name, entry.changed[:19].replace("T", " ")) for entry in session.code]
+    if code:
+        context.renderer.table("code, filed in before the variables", ("kind", "name", "changed"), code)
 
 
 def _list(context: Context, argument: str) -> None:
@@ -141,9 +145,12 @@ def _restore(context: Context, argument: str) -> None:
         raise UsageError(f"session {name} has not been saved yet" if name == active.name else f"no session named {name}")
     loaded = controller.load_session(name)
     variables = loaded.session.replay_order()
-    if not variables:
+    own = name == active.name
+    if not variables and not (own and loaded.session.code):
         context.renderer.info(f"session {name} has no saved variables")
         return
+    if own:
+        active.session.code = loaded.session.code  # what the file says, edits by hand included
     skipped = []
     for variable in variables:
         if variable.is_secret and variable.name in loaded.plaintexts:
@@ -161,7 +168,9 @@ def _restore(context: Context, argument: str) -> None:
     if skipped:
         context.renderer.warning(f"not restored, locked in session {name}: {', '.join(skipped)}")
     active.dirty = True
-    report = active.restore(context.evaluator, [active.session.variables[v.name] for v in variables if v.name in active.session.variables])
+    report = active.restore(
+        context.evaluator, [active.session.variables[v.name] for v in variables if v.name in active.session.variables], code=own
+    )
     context.renderer.info(report.summary() or "nothing to restore")
 
 

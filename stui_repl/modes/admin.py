@@ -13,7 +13,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import EXIT_OK, StuiError, UsageError
 
@@ -154,7 +154,7 @@ def session_command(args: argparse.Namespace) -> int:
         sys.stdout.write(text)
         return EXIT_OK
     if args.command == "import":
-        return import_session(store, args.file, args.name)
+        return import_session(store, args.file, args.name, yes=args.yes)
 
     def confirm(question: str) -> bool:
         if args.yes:
@@ -175,8 +175,12 @@ def session_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def import_session(store: SessionStore, file: str, name: str | None) -> int:
-    """Add a session from a file, checking it first; never over an existing one."""
+def import_session(store: SessionStore, file: str, name: str | None, *, yes: bool = False) -> int:
+    """Add a session from a file, checking it first; never over an existing one.
+
+    A session's code runs whenever the session meets an image: one that holds
+    code is shown, and taken only when the person says so (or --yes).
+    """
     from ..session import toml as session_toml
     from ..session.store import check_name
 
@@ -189,6 +193,9 @@ def import_session(store: SessionStore, file: str, name: str | None) -> int:
     except session_toml.SessionFormatError as exc:
         raise UsageError(f"{file} is not a session file stui can read: {exc}") from None
     target = check_name(name or session.name or Path(file).stem)
+    if session.code and not yes and not _trust_code(session, file):
+        print(f"not imported: session {target} was left out")
+        return EXIT_OK
     with store.locked(target):
         if store.exists(target):
             raise UsageError(f"a session named {target} already exists (--as NAME imports it under another name)")
@@ -197,6 +204,20 @@ def import_session(store: SessionStore, file: str, name: str | None) -> int:
         store.write_text(target, text)
     print(f"imported session {target}")
     return EXIT_OK
+
+
+def _trust_code(session: Any, file: str) -> bool:
+    """Show the code an imported session files into every image it meets, and ask."""
+    from ..commands.code import fileout_text
+
+    count = len(session.code)
+    if file == "-" or not sys.stdin.isatty():
+        raise UsageError(
+            f"{file} holds {count} definitions that run in the image whenever the session is opened; "
+            "read them (its [[code]] tables) and import with --yes, or from a terminal to be asked")
+    sys.stdout.write(fileout_text(session.code, f"The code session {session.name} files in when it is opened"))
+    question = f"this session runs the {count} definitions above in every image it meets; import it? [y/N] "
+    return input(question).strip().lower() in ("y", "yes")
 
 
 # -- stui key rotate --------------------------------------------------------------------

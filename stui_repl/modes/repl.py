@@ -253,7 +253,8 @@ class Repl:
             self.controller.record(unit, result)
             self._show(unit, result, text)
             if not result.ok:
-                return
+                break
+        self.controller.take_code()
 
     def _notify(self, text: str) -> None:
         """A notice from any thread: printed above the prompt when one is shown."""
@@ -273,7 +274,7 @@ class Repl:
     def run(self) -> int:
         self._greet()
         restored = self.controller.last_restore
-        if restored is not None and restored.restored and not restored.failed:
+        if restored is not None and not restored.problems and restored.summary():
             self.renderer.info(restored.summary() or "")
         self.controller.notify = self._notify
         self.controller.show_events(self._on_event)

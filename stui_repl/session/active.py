@@ -3,8 +3,10 @@
 This is where the session model meets the image. After each evaluation the
 server describes the variables the code assigned; they are recorded with a
 way to re-create them (their storeString, else the statement's source).
-Restoring replays them into a fresh image, secrets first and then in the
-order they were assigned, so what a variable was built from exists by then.
+The image also reports what the code defined (classes, methods, globals),
+kept as source. Restoring files the code in first, then the secrets, then
+the variables in the order they were assigned, so that what a variable was
+built from (its class too) exists by then.
 
 Secrets: a secret's plaintext lives only in this process's memory (and in
 the image). On disk it is sealed by the vault. Everything stui records or
@@ -26,7 +28,7 @@ from ..client.evaluator import Evaluator
 from ..client.wire import EvalResult, RemoteError, ServerInfo
 from ..errors import ReplyTimeout, StuiError, Untrusted
 from ..settings import Settings
-from .model import STORE_CHARS, ImageSeen, MergeNote, RecentConnection, Session, Variable, shorten
+from .model import STORE_CHARS, CodeEntry, ImageSeen, MergeNote, RecentConnection, Session, Variable, shorten
 from .store import SessionFile, now
 from .vault import TOKEN_FIELD, secret_field
 
@@ -72,17 +74,50 @@ def _mib(size: int) -> str:
 class RestoreReport:
     restored: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (name, why)
+    # The code: definitions filed in (or already there, the same), failed, or differing from the image's.
+    filed_in: list[str] = field(default_factory=list)
+    code_failed: list[tuple[str, str]] = field(default_factory=list)
+    differing: list[str] = field(default_factory=list)
+    code_refused: str | None = None  # why no code was filed in at all
+
+    @property
+    def problems(self) -> bool:
+        """Whether the person must hear of it even when nothing else is said."""
+        return bool(self.failed or self.code_failed or self.differing or self.code_refused)
 
     def summary(self) -> str | None:
         """One line for the person, or None when there is nothing to say."""
+        parts = [part for part in (self._code_summary(), self._variables_summary()) if part]
+        return "; ".join(parts) if parts else None
+
+    def _code_summary(self) -> str | None:
+        if self.code_refused:
+            return self.code_refused
+        parts = []
+        total = len(self.filed_in) + len(self.code_failed) + len(self.differing)
+        if not total:
+            return None
+        done = f"{len(self.filed_in)} of {total}" if len(self.filed_in) != total else str(total)
+        parts.append(f"filed in {done} definition{'s' if total != 1 else ''}")
+        if self.code_failed:
+            parts.append("could not file in " + _listed(self.code_failed))
+        if self.differing:
+            names = ", ".join(self.differing[:5]) + (f" and {len(self.differing) - 5} more" if len(self.differing) > 5 else "")
+            parts.append(f"the image has other source for {names} (:changes apply files the session's in, :changes skip keeps the image's)")
+        return "; ".join(parts)
+
+    def _variables_summary(self) -> str | None:
         if not self.restored and not self.failed:
             return None
         total = len(self.restored) + len(self.failed)
         if not self.failed:
             return f"restored {total} variable{'s' if total != 1 else ''}"
-        reasons = "; ".join(f"{name}: {why}" for name, why in self.failed[:5])
-        more = f"; and {len(self.failed) - 5} more" if len(self.failed) > 5 else ""
-        return f"restored {len(self.restored)} of {total} variables; could not restore {reasons}{more}"
+        return f"restored {len(self.restored)} of {total} variables; could not restore {_listed(self.failed)}"
+
+
+def _listed(failures: list[tuple[str, str]]) -> str:
+    reasons = "; ".join(f"{name}: {why}" for name, why in failures[:5])
+    return reasons + (f"; and {len(failures) - 5} more" if len(failures) > 5 else "")
 
 
 class Masker:
@@ -145,6 +180,9 @@ class ActiveSession:
         # Variables scripts assigned, with the statement that last did, in that
         # order: script replies do not describe them, the next refresh does.
         self._pending: dict[str, str] = {}
+        # Definitions the image has with other source than the session's,
+        # waiting for :changes apply or :changes skip.
+        self.differing: list[str] = []
         self.last_save = time.monotonic()
         self.dirty = False
 
@@ -315,15 +353,71 @@ class ActiveSession:
         if plaintext is not None and plaintext not in self.plaintexts.values():
             self.masker.discard(plaintext)
 
-    def restore(self, evaluator: Evaluator, variables: list[Variable] | None = None) -> RestoreReport:
-        """Re-create variables in the image: secrets, then the rest in assignment order."""
-        report = self._restore(evaluator, variables)
+    # -- code -----------------------------------------------------------------------
+
+    def take_code(self, evaluator: Evaluator) -> list[str]:
+        """Record what the code defined since the last time, as the image reports it.
+
+        Answers the names of definitions not kept because their source holds
+        a secret's text (a global set to one): the file never holds a secret.
+        """
+        withheld = []
+        stamp = now()
+        for change in evaluator.take_changes():
+            if self.masker.reveals(str(change.get("source") or "")):
+                withheld.append(str(change.get("name", "")))
+                continue
+            if self.session.record_change(change, stamp):
+                self.dirty = True
+                self.differing = [name for name in self.differing if name != change.get("name")]
+        return withheld
+
+    def file_in_code(self, evaluator: Evaluator, report: RestoreReport, names: list[str] | None = None, *, force: bool = False) -> None:
+        """File the session's definitions (or those named) into the image, noting each outcome in `report`."""
+        refused = self.code_refusal()
+        if refused:
+            report.code_refused = refused
+            return
+        entries = [e for e in self.session.code if names is None or e.name in names]
+        for batch in _batches(evaluator, entries):
+            outcomes = evaluator.install_code([e.wire() for e in batch], force=force)
+            for entry, outcome in zip(batch, outcomes, strict=True):
+                kind = outcome.get("outcome")
+                if kind in ("installed", "same"):
+                    report.filed_in.append(entry.name)
+                elif kind == "differs":
+                    report.differing.append(entry.name)
+                else:
+                    why = self.masker(str(outcome.get("message") or "failed").splitlines()[0] if outcome.get("message") else "failed")
+                    report.code_failed.append((entry.name, why))
+        self.differing = [n for n in self.differing if n not in report.filed_in and n not in names] if names else []
+        self.differing += [n for n in report.differing if n not in self.differing]
+
+    def code_refusal(self) -> str | None:
+        """Why the file's code must not run: a file others could have written."""
+        if not self.session.code:
+            return None
+        try:
+            mode = self.file.store.path(self.file.name).stat().st_mode
+        except OSError:
+            return None  # never saved: nothing on disk could have been changed
+        if mode & 0o077:
+            path = self.file.store.path(self.file.name)
+            return (f"the code in {path} was not filed in: the file is open to other users "
+                    f"(mode {mode & 0o777:o}); chmod 600 it and :session restore")
+        return None
+
+    def restore(self, evaluator: Evaluator, variables: list[Variable] | None = None, *, code: bool = True) -> RestoreReport:
+        """Bring the session back in the image: its code, then secrets, then the rest in assignment order."""
+        report = RestoreReport()
+        if evaluator.record_changes() and code:
+            self.file_in_code(evaluator, report)
+        report = self._restore(evaluator, variables, report)
         self.unrestored.difference_update(report.restored)
         self.unrestored.update(name for name, _ in report.failed)
         return report
 
-    def _restore(self, evaluator: Evaluator, variables: list[Variable] | None) -> RestoreReport:
-        report = RestoreReport()
+    def _restore(self, evaluator: Evaluator, variables: list[Variable] | None, report: RestoreReport) -> RestoreReport:
         chosen = self.session.replay_order() if variables is None else variables
         for variable in (v for v in chosen if v.is_secret):
             plaintext = self.plaintexts.get(variable.name)
@@ -428,6 +522,7 @@ class ActiveSession:
     def save(self, evaluator: Evaluator | None = None) -> list[MergeNote]:
         if evaluator is not None:
             try:
+                self.take_code(evaluator)
                 self.refresh(evaluator)
             except (StuiError, OSError):
                 pass  # an unreachable image must not stop the file being saved
@@ -441,6 +536,22 @@ class ActiveSession:
     def autosave_due(self) -> bool:
         interval = self.settings["autosave"]
         return bool(interval) and time.monotonic() - self.last_save >= interval
+
+
+def _batches(evaluator: Evaluator, entries: list[CodeEntry]) -> list[list[CodeEntry]]:
+    """Install requests that fit the image's line: the classes first, so a class's methods find it."""
+    ordered = [e for e in entries if e.kind == "class"] + [e for e in entries if e.kind != "class"]
+    room = evaluator.request_room()
+    batches: list[list[CodeEntry]] = []
+    size = room
+    for entry in ordered:
+        cost = len(wire.encode(entry.wire()))
+        if size + cost > room:
+            batches.append([])
+            size = len(wire.encode(wire.install_changes_request([])))
+        batches[-1].append(entry)
+        size += cost + 1
+    return batches
 
 
 def _updated(variable: Variable, store: str, value: str) -> Variable:

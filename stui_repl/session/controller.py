@@ -129,6 +129,17 @@ class SessionController:
         if self.active is not None:
             self.active.record(unit, result)
 
+    def take_code(self) -> None:
+        """Have the session keep what the code defined (after an input at the prompt, before :changes)."""
+        if self.active is None or self.evaluator is None:
+            return
+        try:
+            withheld = self.active.take_code(self.evaluator)
+        except (StuiError, OSError):
+            return  # the image is gone: what it defined since the last take went with it
+        for name in withheld:
+            self.notify(f"{name} is not kept in session {self.active.name}: its source holds a secret")
+
     # -- the image ------------------------------------------------------------------
 
     @_one_at_a_time
@@ -228,7 +239,7 @@ class SessionController:
             return None
         report = self.active.restore(self.evaluator, variables)
         self.last_restore = report
-        if report.failed and not quiet:
+        if report.problems and not quiet:
             self.notify(report.summary() or "")
         return report
 

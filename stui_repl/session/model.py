@@ -1,8 +1,9 @@
 """The session model: what a session remembers, and how two copies merge.
 
 A session is a person's accumulated work with one image: input history,
-workspace variables (each with a way to re-create it), the connection and
-preferences. This module is pure — no files, no clock, no crypto — so that
+workspace variables (each with a way to re-create it), the code its
+evaluations defined (classes, methods, globals, as source), the connection
+and preferences. This module is pure — no files, no clock, no crypto — so that
 the rules (collapsing history, ordering variables for replay, the three-way
 merge two stui processes need) are tested without processes. Reading and
 writing the TOML is session_format; locking and atomic writes are
@@ -89,6 +90,48 @@ class Variable:
         return "source" if self.source is not None else "cannot be re-created"
 
 
+CODE_KINDS = ("class", "method", "global", "removed")
+
+
+@dataclass(frozen=True)
+class CodeEntry:
+    """One definition the session's code made, as the image reported it.
+
+    `name` is its identity (`Animal`, `Animal>>name:`, `Animal class>>new`,
+    a global's name): a redefinition replaces the entry, so the log stays
+    one entry per definition. A `removed` entry stands for something the
+    session removed that a fresh image has (it has no source); removing
+    something the session defined just drops its entry.
+    """
+
+    name: str
+    kind: str
+    changed: str
+    source: str | None = None
+    category: str | None = None
+
+    @property
+    def class_name(self) -> str:
+        """The class a method or class entry belongs to (`Animal` for `Animal class>>new`)."""
+        owner = self.name.split(">>", 1)[0]
+        return owner.removesuffix(" class")
+
+    def describe(self) -> str:
+        """Its kind in a word for tables: class, method, class method, global, removal."""
+        if self.kind == "method" and " class>>" in self.name:
+            return "class method"
+        return "removal" if self.kind == "removed" else self.kind
+
+    def wire(self) -> dict[str, str]:
+        """The entry as the image's install request takes it."""
+        entry = {"kind": self.kind, "name": self.name}
+        if self.source is not None:
+            entry["source"] = self.source
+        if self.category is not None:
+            entry["category"] = self.category
+        return entry
+
+
 @dataclass(frozen=True)
 class ImageSeen:
     dialect: str
@@ -130,6 +173,8 @@ class Session:
     recent: list[RecentConnection] = field(default_factory=list)
     preferences: dict[str, object] = field(default_factory=dict)
     variables: dict[str, Variable] = field(default_factory=dict)
+    # the definitions, in the order they are filed into a fresh image
+    code: list[CodeEntry] = field(default_factory=list)
     # (time, input), oldest first
     history: list[tuple[str, str]] = field(default_factory=list)
 
@@ -143,6 +188,7 @@ class Session:
             recent=list(self.recent),
             preferences=dict(self.preferences),
             variables=dict(self.variables),
+            code=list(self.code),
             history=list(self.history),
         )
 
@@ -209,6 +255,56 @@ class Session:
         return [v for v in self.variables.values() if v.is_secret]
 
 
+    # -- code ---------------------------------------------------------------------
+
+    def code_entry(self, name: str) -> CodeEntry | None:
+        return next((entry for entry in self.code if entry.name == name), None)
+
+    def record_change(self, change: dict[str, object], now: str) -> bool:
+        """Take one change the image reported; answer whether the log changed.
+
+        A redefinition replaces the entry where it stands (so what came
+        after it still comes after it); a removal drops what the session
+        defined, and is itself kept only for what the session did not define.
+        """
+        kind, name = str(change.get("kind", "")), str(change.get("name", ""))
+        if kind not in CODE_KINDS or not name:
+            return False
+        if kind == "removed":
+            doomed = {name}
+            if change.get("of") == "class":
+                doomed |= {entry.name for entry in self.code if entry.class_name == name and entry.name != name}
+            defined = [entry for entry in self.code if entry.name in doomed and entry.kind != "removed"]
+            self.code = [entry for entry in self.code if entry.name not in doomed]
+            if not any(entry.name == name for entry in defined):
+                self.code.append(CodeEntry(name=name, kind="removed", changed=now))
+            return True
+        source = change.get("source")
+        category = change.get("category")
+        entry = CodeEntry(
+            name=name, kind=kind, changed=now,
+            source=str(source) if source is not None else None,
+            category=str(category) if category is not None else None,
+        )
+        for index, old in enumerate(self.code):
+            if old.name == name:
+                if (old.kind, old.source, old.category) == (entry.kind, entry.source, entry.category):
+                    return False
+                self.code[index] = entry
+                return True
+        self.code.append(entry)
+        return True
+
+    def forget_code(self, name: str) -> list[CodeEntry]:
+        """Drop a definition (a class with its methods); answer what was dropped."""
+        entry = self.code_entry(name)
+        if entry is None:
+            return []
+        doomed = [e for e in self.code if e.name == name or (entry.kind == "class" and e.class_name == name)]
+        self.code = [e for e in self.code if e not in doomed]
+        return doomed
+
+
 @dataclass(frozen=True)
 class MergeNote:
     """Something the person should hear about after merging with another process's save."""
@@ -260,8 +356,42 @@ def merge(base: Session | None, ours: Session, theirs: Session) -> tuple[Session
         else:
             merged.variables[name] = chosen
 
+    merged.code = merge_code(base.code, ours.code, theirs.code, notes)
     merged.history = merge_histories(base.history, ours.history, theirs.history)
     return merged, notes
+
+
+def merge_code(base: list[CodeEntry], ours: list[CodeEntry], theirs: list[CodeEntry], notes: list[MergeNote]) -> list[CodeEntry]:
+    """Ours, with what only they changed taken, and what only they added after.
+
+    Per definition as for variables: changed on one side takes that change,
+    on both the later one (and the person hears of it); removed on one side
+    and unchanged on the other, it goes.
+    """
+    by_base = {e.name: e for e in base}
+    by_theirs = {e.name: e for e in theirs}
+    merged: list[CodeEntry] = []
+    for o in ours:
+        b, t = by_base.get(o.name), by_theirs.get(o.name)
+        if t is None:
+            if b is not None and b == o:
+                continue  # they dropped it and we did not touch it
+            merged.append(o)
+        elif o == t or t == b:
+            merged.append(o)
+        elif o == b:
+            merged.append(t)
+        else:
+            merged.append(o if o.changed >= t.changed else t)
+            notes.append(MergeNote(f"{o.name} was also redefined by another stui on this session; keeping the later source"))
+    ours_names = {e.name for e in ours}
+    for t in theirs:
+        if t.name in ours_names:
+            continue
+        b = by_base.get(t.name)
+        if b is None or b != t:
+            merged.append(t)  # theirs alone, or we dropped it and they changed it: kept
+    return merged
 
 
 def merge_histories(

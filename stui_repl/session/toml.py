@@ -14,12 +14,19 @@ shaped it (measured in benchmarks/):
   person wrote over several lines. The tomlkit document is then kept for the
   next save, which only has to dump it.
 
+The code a session defined is a `[[code]]` table per definition, its
+source a multi-line literal string, so that a person reads and edits it as
+Smalltalk. It is written by stui's own writer between the rest and the
+history, never through tomlkit (a multi-line string in the head would
+send every save there): comments inside it are not kept.
+
 Older formats are migrated on read by the steps in MIGRATIONS; a newer
 format is refused and the file left alone.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import tomllib
 from collections.abc import Callable
@@ -28,9 +35,9 @@ from itertools import chain, repeat
 from typing import Any
 
 from ..toml_text import TomlTime, toml_key, toml_value
-from .model import ConnectionSpec, ImageSeen, RecentConnection, Session, Variable, timestamp
+from .model import CODE_KINDS, CodeEntry, ConnectionSpec, ImageSeen, RecentConnection, Session, Variable, timestamp
 
-FORMAT = 1
+FORMAT = 2
 
 HEADER = (
     "# A stui session: see `man stui` (SESSION FILES) or docs/session-format.md.\n"
@@ -41,7 +48,14 @@ HISTORY_HEADER = (
     "# One input per line: when (UTC), a space, the input. Within an input \\n is a\n"
     "# line break, \\\\ a backslash, \\' a quote; the rest is as typed.\n"
 )
-_OWN_COMMENTS = frozenset(HEADER.splitlines()) | frozenset(HISTORY_HEADER.splitlines()[1:])
+CODE_HEADER = (
+    "# The code this session defined, one [[code]] per class, method or global, in the\n"
+    "# order stui files it into a fresh image (before the variables). Edit a source\n"
+    "# (a method as `pattern [ body ]`) or delete a table while no stui uses this file.\n"
+)
+_OWN_COMMENTS = (
+    frozenset(HEADER.splitlines()) | frozenset(HISTORY_HEADER.splitlines()[1:]) | frozenset(CODE_HEADER.splitlines())
+)
 
 
 class SessionFormatError(ValueError):
@@ -52,8 +66,14 @@ class NewerFormat(SessionFormatError):
     """Written by a newer stui; must not be touched."""
 
 
+def _from_format_1(data: dict[str, Any]) -> dict[str, Any]:
+    """Format 2 adds [[code]]: a format-1 session defined none."""
+    data.setdefault("code", [])
+    return data
+
+
 # Each step takes the raw tables of format N and answers those of format N+1.
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _from_format_1}
 
 
 def migrate(data: dict[str, Any]) -> dict[str, Any]:
@@ -218,9 +238,40 @@ def from_data(data: dict[str, Any]) -> Session:
             sealed=var.get("secret", str),
         )
 
+    session.code = parse_code(root.get("code", list, []), session.updated)
+
     history = root.table("history")
     session.history = parse_history(history.get("entries", str, ""), session.created)
     return session
+
+
+def parse_code(tables: list[Any], fallback_time: str) -> list[CodeEntry]:
+    """The [[code]] tables. A source ends with the line break before its closing quotes, which is not part of it."""
+    entries: list[CodeEntry] = []
+    for index, table in enumerate(tables):
+        if not isinstance(table, dict):
+            raise SessionFormatError(f"code[{index}]: expected a table")
+        entry = _Reader(table, f"code[{index}]")
+        kind = entry.get("kind", str, "method")
+        if kind not in CODE_KINDS:
+            raise SessionFormatError(f"code[{index}].kind: expected one of {', '.join(CODE_KINDS)}, found {kind!r}")
+        name = entry.get("name", str, "")
+        if not name:
+            raise SessionFormatError(f"code[{index}].name: missing")
+        source = entry.get("source", str)
+        if source is None and kind != "removed":
+            raise SessionFormatError(f"code[{index}].source: missing")
+        changed = table.get("changed")
+        if isinstance(changed, datetime) and changed.tzinfo is UTC and changed.year >= 1000:  # as stui writes it: 1,000 of these
+            when = f"{changed:%Y-%m-%dT%H:%M:%S}.{changed.microsecond // 1000:03d}Z"
+        else:
+            when = entry.time("changed", fallback_time)
+        entries.append(CodeEntry(
+            name=name, kind=kind, changed=when,
+            source=source.removesuffix("\n") if source is not None else None,
+            category=entry.get("category", str),
+        ))
+    return entries
 
 
 # -- writing ----------------------------------------------------------------------------
@@ -297,6 +348,51 @@ def render_head(data: dict[str, Any]) -> str:
 
 
 _RARE_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
+_NOT_LITERAL = re.compile(r"'''|\r|[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
+
+
+def _source_value(text: str) -> str:
+    """A source as a multi-line string, a line break after the opening quotes and before the closing ones.
+
+    A literal string (no escapes, so it reads as Smalltalk) unless the source
+    holds what one cannot: three quotes in a row, or a control character other
+    than tab and line break. Then a basic string with escapes.
+    """
+    if not _NOT_LITERAL.search(text):
+        return "'''\n" + text + "\n'''"
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\r", "\\r")
+    escaped = _RARE_CHARACTERS.sub(_escape_control, escaped)
+    return '"""\n' + escaped + '\n"""'
+
+
+def _escape_control(match: re.Match[str]) -> str:
+    char = match.group()
+    if "\ud800" <= char <= "\udfff":  # an undecodable byte: TOML cannot hold it
+        return "\ufffd"
+    return f"\\u{ord(char):04x}"
+
+
+def render_code(code: list[CodeEntry]) -> str:
+    """The [[code]] tables, by stui's own writer (see the module's docstring)."""
+    if not code:
+        return ""
+    return CODE_HEADER + "".join(map(_render_entry, code))
+
+
+@functools.lru_cache(maxsize=16384)
+def _render_entry(entry: CodeEntry) -> str:
+    """One [[code]] table. Entries are immutable and most are the same from one
+    save to the next: a session of 1,000 methods renders in a millisecond."""
+    parts = [f"[[code]]\nkind = {toml_value(entry.kind)}\nname = {toml_value(entry.name)}\n"]
+    if entry.category is not None:
+        parts.append(f"category = {toml_value(entry.category)}\n")
+    parts.append(f"changed = {entry.changed}\n")
+    if entry.source is not None:
+        parts.append(f"source = {_source_value(entry.source)}\n")
+    parts.append("\n")
+    return "".join(parts)
+
+
 _QUOTE_RUN = re.compile(r"'{3,}")
 
 
@@ -360,6 +456,7 @@ def history_comments(tail: str) -> tuple[str, str]:
 
 # -- writing a file a person has edited -------------------------------------------------
 
+_CODE_START = re.compile(r"^(?:" + re.escape(CODE_HEADER.splitlines()[0]) + r"|\[\[code\]\])", re.MULTILINE)
 _HISTORY_START = re.compile(r"^\[history\][ \t]*(#.*)?$", re.MULTILINE)
 # A value opening a multi-line string: stui's writer never starts one (it escapes quotes).
 _MULTILINE_VALUE = re.compile(r"""^[ \t]*[A-Za-z0-9_."' -]+=[ \t]*('''|\"\"\")""", re.MULTILINE)
@@ -367,8 +464,12 @@ _COMMENT_OUTSIDE_STRINGS = re.compile(r"""^(?:[^"'#\n]|"(?:[^"\\\n]|\\.)*"|'[^'\
 
 
 def split_head(text: str) -> tuple[str, str] | None:
-    """The text before `[history]` and from it, when history is the last table."""
-    match = _HISTORY_START.search(text)
+    """The text before `[history]` and from it, when history is the last table.
+
+    str.find leads each regex to where it can match: scanning a long session
+    line by line from the start takes milliseconds.
+    """
+    match = _search_from_hint(_HISTORY_START, text, "[history]")
     if match is None:
         return None
     tail = text[match.start():]
@@ -377,7 +478,17 @@ def split_head(text: str) -> tuple[str, str] | None:
     after_entries = tail[closing + 3:] if closing >= 0 else tail[match.end() - match.start():]
     if re.search(r"^\s*\[", after_entries, re.MULTILINE):
         return None  # a table after [history]: no simple split
-    return text[: match.start()], tail
+    head = text[: match.start()]
+    code = _search_from_hint(_CODE_START, head, "[[code]]", CODE_HEADER.splitlines()[0])
+    return (head[: code.start()] if code else head), tail
+
+
+def _search_from_hint(pattern: re.Pattern[str], text: str, *hints: str) -> re.Match[str] | None:
+    """pattern.search(text), starting at the line of the first of `hints` (the pattern cannot match before it)."""
+    found = [at for at in (text.find(hint) for hint in hints) if at >= 0]
+    if not found:
+        return None
+    return pattern.search(text, text.rfind("\n", 0, min(found)) + 1)
 
 
 def needs_tomlkit(head: str) -> bool:
@@ -457,19 +568,21 @@ def render(session: Session, previous: str | None = None) -> str:
     parts = split_head(previous) if previous else None
     history = render_history(session.history, history_comments(parts[1]) if parts else ("", ""))
     head = parts[0] if parts else previous
+    code = render_code(session.code)
     if not head or not needs_tomlkit(head):
-        return render_head(data) + history
+        return render_head(data) + code + history
     from tomlkit.exceptions import TOMLKitError
 
     try:
         document = _edited.parse(head)
         document.pop("history", None)
+        document.pop("code", None)
         _sync(document, _to_tomlkit(data))
         new_head = document.as_string()
     except (TOMLKitError, ValueError, TypeError, OverflowError):  # tomlkit cannot keep the edits: save all the same
         _edited.remember(None, None)
-        return render_head(data) + history
+        return render_head(data) + code + history
     _edited.remember(new_head, document)
     if not new_head.endswith("\n\n"):
         new_head += "\n" if new_head.endswith("\n") else "\n\n"
-    return new_head + history
+    return new_head + code + history
