@@ -571,6 +571,10 @@ class Stretch:
         edges = [0, *self.starts[1:], len(self.text)]
         return [self.text[a:b] for a, b in pairwise(edges) if b > a]
 
+    def numbered_pieces(self) -> list[tuple[str, int]]:
+        """The pieces, each with the line it begins on (what a file-in sends)."""
+        return [(text, self.line if i == 0 else self.units[i].line) for i, text in enumerate(self.pieces())]
+
 
 class ScriptScanner:
     """Scans a script that arrives in parts (a pipe, a long file) holding

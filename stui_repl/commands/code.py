@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..client import scanner
 from ..errors import StuiError, UsageError
 from ..session.model import CodeEntry
 from .registry import Context, command
@@ -199,7 +200,7 @@ def _load(context: Context, argument: str) -> None:
         text = path.read_bytes().decode("utf-8", "surrogateescape")
     except OSError as exc:
         raise StuiError(f"cannot read {path}: {exc.strerror or exc}") from None
-    result = context.evaluator.file_in(text, name=str(path), keep_going=False)
+    result = context.evaluator.file_in(scanner.scan_whole(text).numbered_pieces(), name=str(path), keep_going=False)
     if context.controller.active is not None:
         context.controller.take_code()
     if not result.ok and result.error is not None and not result.error.reported:

@@ -129,11 +129,9 @@ def _pieces(stretches: Iterator[scanner.Stretch | None]) -> Iterator[Piece | Non
         if stretch is None:
             yield None
             continue
-        texts = stretch.pieces()  # one per unit; or one, of blanks and comments, when it has none
-        units = stretch.units
-        for i, text in enumerate(texts):
-            unit = units[i] if i < len(units) else None
-            yield unit, text, (stretch.line if i == 0 else units[i].line)
+        units = stretch.units  # one per piece; or none, and one piece of blanks and comments
+        for i, (text, line) in enumerate(stretch.numbered_pieces()):
+            yield (units[i] if units else None), text, line
 
 
 def _unit_of(item: scanner.Unit | Piece | None) -> scanner.Unit | None:
