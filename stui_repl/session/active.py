@@ -542,6 +542,8 @@ def _batches(evaluator: Evaluator, entries: list[CodeEntry]) -> list[list[CodeEn
     """Install requests that fit the image's line: the classes first, so a class's methods find it."""
     ordered = [e for e in entries if e.kind == "class"] + [e for e in entries if e.kind != "class"]
     room = evaluator.request_room()
+    if len(wire.encode(wire.install_changes_request([e.wire() for e in ordered]))) <= room:
+        return [ordered] if ordered else []  # the usual case: one request, measured once
     batches: list[list[CodeEntry]] = []
     size = room
     for entry in ordered:
