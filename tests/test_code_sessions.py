@@ -245,13 +245,16 @@ def test_an_image_with_other_source_is_not_clobbered_until_asked(home):
     meta(child, ":session save", "saved session clash")
     path = session_file(home, "clash")
     path.write_text(path.read_text().replace("^'quack'", "^'QUACK'"))  # edited by hand meanwhile
+    type_line(child, "Duck compile: 'swim [ ^#paddle ]'", "Duck")  # not saved yet: kept all the same
     meta(child, ":session restore", r"the image has other source for Duck>>speak \(:changes apply")
     type_line(child, "Duck new speak", "'quack'")
     meta(child, ":changes skip", "the image keeps its own Duck>>speak")
     meta(child, ":changes apply Duck>>speak", "filed in 1 definition")
     type_line(child, "Duck new speak", "'QUACK'")
-    meta(child, ":session restore", "filed in 2 definitions")  # the same source: nothing to say
+    meta(child, ":session restore", "filed in 3 definitions")  # the same source: nothing to say
     assert quit_repl(child) == 0
+    assert code_of(home, "clash") == [("class", "Duck"), ("method", "Duck>>speak"), ("method", "Duck>>swim")]
+    assert "^'QUACK'" in path.read_text()
 
 
 def test_importing_a_session_with_code_shows_it_and_asks(home, tmp_path):
