@@ -13,7 +13,7 @@ from pathlib import Path
 import pexpect
 import pytest
 from conftest import run_stui, spawn_stui
-from test_repl import PROMPT, type_line
+from test_repl import PROMPT, Screen, type_line
 from test_sessions import quit_repl, said_at_start, session_file, set_secret, start
 
 from stui_repl.session import toml as session_format
@@ -245,13 +245,16 @@ def test_an_image_with_other_source_is_not_clobbered_until_asked(home):
     meta(child, ":session save", "saved session clash")
     path = session_file(home, "clash")
     path.write_text(path.read_text().replace("^'quack'", "^'QUACK'"))  # edited by hand meanwhile
+    type_line(child, "Duck compile: 'swim [ ^#paddle ]'", "Duck")  # not saved yet: kept all the same
     meta(child, ":session restore", r"the image has other source for Duck>>speak \(:changes apply")
     type_line(child, "Duck new speak", "'quack'")
     meta(child, ":changes skip", "the image keeps its own Duck>>speak")
     meta(child, ":changes apply Duck>>speak", "filed in 1 definition")
     type_line(child, "Duck new speak", "'QUACK'")
-    meta(child, ":session restore", "filed in 2 definitions")  # the same source: nothing to say
+    meta(child, ":session restore", "filed in 3 definitions")  # the same source: nothing to say
     assert quit_repl(child) == 0
+    assert code_of(home, "clash") == [("class", "Duck"), ("method", "Duck>>speak"), ("method", "Duck>>swim")]
+    assert "^'QUACK'" in path.read_text()
 
 
 def test_importing_a_session_with_code_shows_it_and_asks(home, tmp_path):
@@ -284,3 +287,21 @@ def test_code_holding_a_secrets_text_is_not_kept(home):
     text = session_file(home, "vault").read_text()
     assert "hunter2-zz" not in text
     assert code_of(home, "vault") == [("global", "Fine")]
+
+
+def test_connecting_to_an_image_that_has_other_code_names_what_differs(home, shared_image):
+    address = f"127.0.0.1:{shared_image.port}"
+    env = {"STUI_TOKEN": shared_image.token}
+    theirs = run_stui("--connect", address, "-c", "Object subclass: #Heron. Heron compile: 'call [ ^''kraak'' ]'", env=env)
+    assert theirs.returncode == 0, theirs.stderr
+    ours = "Object subclass: #Heron. Heron compile: 'call [ ^''squawk'' ]'. Heron compile: 'fly [ ^true ]'.\n"
+    assert run_stui("--session", "birds", input=ours).returncode == 0
+    child = spawn_stui("--session", "birds", env_extra=env)
+    child.screen = Screen(child)
+    child.screen.expect_exact(PROMPT)
+    meta(child, f":connect {address}", r"now on .*filed in 2 of 3 definitions; the image has other source for Heron>>call")
+    type_line(child, "Heron new call", "'kraak'")
+    type_line(child, "Heron new fly", "true")
+    meta(child, ":changes apply", "filed in 1 definition")
+    type_line(child, "Heron new call", "'squawk'")
+    assert quit_repl(child) == 0

@@ -672,3 +672,28 @@ def test_format_1_migrates_to_a_session_without_code():
     session = F.parse((FIXTURES / "format-1.toml").read_text(encoding="utf-8"))
     assert session.code == []
     assert f"format = {F.FORMAT}" in F.render(session)
+
+
+def test_the_code_stui_wrote_reads_as_tomllib_reads_it():
+    session = coded_session()
+    odd = [e.name for e in session.code if e.source and ("\'\'\'" in e.source or "\r" in e.source)]
+    assert odd and F.split_canonical_code(F.render(session)) is None, "a basic string: tomllib reads it"
+    for name in odd:
+        session.forget_code(name)
+    text = F.render(session)
+    fast = F.split_canonical_code(text)
+    assert fast is not None, "stui's own [[code]] takes the quick path"
+    assert fast[1] == session.code
+    assert F.parse(text) == F.from_data(F.migrate(tomllib.loads(text)))
+
+
+@pytest.mark.parametrize("edit", [
+    lambda t: t.replace('kind = "method"\nname = "Animal>>name"', 'name = "Animal>>name"\nkind = "method"'),
+    lambda t: t.replace("[[code]]\nkind = \"global\"", "# a note\n[[code]]\nkind = \"global\""),
+    lambda t: t.replace('name = "Animal>>name"', "name = 'Animal>>name'"),
+    lambda t: t.replace("[history]", "[[code]]\nkind = \"global\"\nname = \"Late\"\nsource = \"x\"\n\n[history]"),
+])
+def test_code_a_person_reformatted_is_read_by_tomllib(edit):
+    text = edit(F.render(coded_session()))
+    assert F.split_canonical_code(text) is None or F.parse(text) == F.from_data(F.migrate(tomllib.loads(text)))
+    assert F.parse(text) == F.from_data(F.migrate(tomllib.loads(text)))

@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ..errors import UsageError
-from ..session.model import Variable, valid_session_name
+from ..session.model import MergeNote, Variable, merge_code, valid_session_name
 from .registry import Context, command
 
 if TYPE_CHECKING:
@@ -149,8 +149,13 @@ def _restore(context: Context, argument: str) -> None:
     if not variables and not (own and loaded.session.code):
         context.renderer.info(f"session {name} has no saved variables")
         return
-    if own:
-        active.session.code = loaded.session.code  # what the file says, edits by hand included
+    if own:  # what the file says (edits by hand included), with what this stui has not saved yet
+        controller.take_code()
+        base = active.file.base.code if active.file.base is not None else []
+        notes: list[MergeNote] = []
+        active.session.code = merge_code(base, active.session.code, loaded.session.code, notes)
+        for note in notes:
+            context.renderer.warning(note.text)
     skipped = []
     for variable in variables:
         if variable.is_secret and variable.name in loaded.plaintexts:

@@ -388,21 +388,22 @@ class ActiveSession:
                 elif kind == "differs":
                     report.differing.append(entry.name)
                 else:
-                    why = self.masker(str(outcome.get("message") or "failed").splitlines()[0] if outcome.get("message") else "failed")
-                    report.code_failed.append((entry.name, why))
-        self.differing = [n for n in self.differing if n not in report.filed_in and n not in names] if names else []
+                    message = str(outcome.get("message") or "").strip() or "failed"
+                    report.code_failed.append((entry.name, self.masker(message.splitlines()[0])))
+        # What was tried is settled, one way or the other; what still differs waits for the person.
+        self.differing = [n for n in self.differing if names is not None and n not in names]
         self.differing += [n for n in report.differing if n not in self.differing]
 
     def code_refusal(self) -> str | None:
         """Why the file's code must not run: a file others could have written."""
         if not self.session.code:
             return None
+        path = self.file.store.path(self.file.name)
         try:
-            mode = self.file.store.path(self.file.name).stat().st_mode
+            mode = path.stat().st_mode
         except OSError:
             return None  # never saved: nothing on disk could have been changed
         if mode & 0o077:
-            path = self.file.store.path(self.file.name)
             return (f"the code in {path} was not filed in: the file is open to other users "
                     f"(mode {mode & 0o777:o}); chmod 600 it and :session restore")
         return None
@@ -542,6 +543,8 @@ def _batches(evaluator: Evaluator, entries: list[CodeEntry]) -> list[list[CodeEn
     """Install requests that fit the image's line: the classes first, so a class's methods find it."""
     ordered = [e for e in entries if e.kind == "class"] + [e for e in entries if e.kind != "class"]
     room = evaluator.request_room()
+    if len(wire.encode(wire.install_changes_request([e.wire() for e in ordered]))) <= room:
+        return [ordered] if ordered else []  # the usual case: one request, measured once
     batches: list[list[CodeEntry]] = []
     size = room
     for entry in ordered:
