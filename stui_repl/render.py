@@ -79,6 +79,10 @@ class PlainRenderer:
     def flush(self) -> None:
         self.out.flush()
 
+    def code(self, source: str, *, theme: str = "default") -> None:
+        """Smalltalk source (a method, a class definition), as it is."""
+        self.out.write(source.rstrip("\n") + "\n")
+
 
 # A lone surrogate: a byte of output that is not UTF-8 (see wire.output_text).
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -255,3 +259,16 @@ class RichRenderer(PlainRenderer):
 
     def flush(self) -> None:
         self.console.file.flush()
+
+    def code(self, source: str, *, theme: str = "default") -> None:
+        """Smalltalk source highlighted as the prompt highlights input (Pygments'
+        Smalltalk lexer, in the theme setting's colours)."""
+        from pygments.util import ClassNotFound
+        from rich.syntax import Syntax
+
+        self.end_line()
+        try:
+            syntax = Syntax(source.rstrip("\n"), "smalltalk", theme=theme, background_color="default", word_wrap=True)
+        except ClassNotFound:  # an unknown theme: :set theme already warns about it
+            syntax = Syntax(source.rstrip("\n"), "smalltalk", background_color="default", word_wrap=True)
+        self.console.print(syntax)
