@@ -4,6 +4,8 @@ and the parsing of what a person types."""
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 import test_repl
 from conftest import run_stui, spawn_stui
@@ -245,3 +247,91 @@ def test_tidy_source_shifts_a_class_bodys_indentation_left():
     kernel = "printOn: aStream [\n\t\"Print\"\n\n\t<category: 'printing'>\n\taStream print: 3\n    ]"
     assert tidy_source(kernel) == "printOn: aStream [\n    \"Print\"\n\n    <category: 'printing'>\n    aStream print: 3\n]"
     assert tidy_source("x [ ^1 ]") == "x [ ^1 ]"
+
+
+# -- :edit, with a scripted editor -------------------------------------------------------
+
+EDITOR = """\
+import pathlib, sys
+here = pathlib.Path(sys.argv[0]).parent
+target = pathlib.Path(sys.argv[-1])
+count = len(list(here.glob("seen-*")))
+(here / f"seen-{count + 1}").write_text(target.read_text())
+reply = here / f"reply-{count + 1}"
+target.write_text(reply.read_text() if reply.exists() else "")
+"""
+
+
+@pytest.fixture
+def editor(tmp_path):
+    """An $EDITOR that records what it was shown (seen-N) and saves reply-N."""
+    (tmp_path / "editor.py").write_text(EDITOR)
+
+    def replies(*texts: str) -> None:
+        for number, text in enumerate(texts, 1):
+            (tmp_path / f"reply-{number}").write_text(text)
+
+    def seen(number: int) -> str:
+        return (tmp_path / f"seen-{number}").read_text()
+
+    return {"EDITOR": f"{sys.executable} {tmp_path / 'editor.py'}", "replies": replies, "seen": seen, "dir": tmp_path}
+
+
+def start_with_editor(editor) -> object:
+    child = spawn_stui(env_extra={"EDITOR": editor["EDITOR"], "VISUAL": ""})
+    child.screen = Screen(child)
+    child.screen.expect_exact(PROMPT)
+    for line in ANIMAL.strip().split("\n"):
+        submit(child, line)
+        child.screen.expect_exact("defined")
+        child.screen.expect_exact(PROMPT)
+    return child
+
+
+def edit_and_use(child, command: str, said: str, code: str, value: str) -> None:
+    """:edit something, see stui say `said`, then evaluate code and see value."""
+    submit(child, command)
+    child.screen.expect_exact(said)
+    submit(child, code)
+    child.screen.expect(value)
+
+
+def test_edit_a_method_until_it_compiles(editor):
+    editor["replies"](
+        "name: aString [\n    name := aString.\n    ^self foo: \n]\n",
+        "\"stui: whatever stui said\"\nname: aString [\n    <category: 'accessing'>\n    name := aString asUppercase\n]\n",
+    )
+    child = start_with_editor(editor)
+    edit_and_use(child, ":edit Animal>>name:", "compiled Animal>>name:", "(Animal named: 'rex') describe", r"'I am ''REX'''\s+String")
+    child.sendcontrol("d")
+    child.close(force=True)
+    assert editor["seen"](1).startswith("name: aString [ <category: 'accessing'> name := aString ]")
+    second = editor["seen"](2).split("\n")
+    assert second[0].startswith('"stui: it did not compile: line 4: ')
+    assert second[2:5] == ["name: aString [", "    name := aString.", "    ^self foo: "]
+    assert second[6].startswith('"stui: ^ line 4: ')  # under the line gst named
+    assert second[5] == "]"
+
+
+def test_edit_creates_a_class_and_a_method_and_an_empty_file_abandons(editor):
+    editor["replies"](
+        "Object subclass: Dog [\n    bark [ ^'woof' ]\n]\n",
+        "",
+        "",
+    )
+    child = start_with_editor(editor)
+    edit_and_use(child, ":edit Dog", "compiled Dog", "Dog new bark", r"'woof'\s+String")
+    submit(child, ":edit Dog>>wag")
+    child.screen.expect_exact("Dog>>wag: the file was emptied, nothing compiled")
+    submit(child, ":edit Animal")
+    child.screen.expect_exact("Animal: the file was emptied, nothing compiled")
+    child.screen.expect_exact(PROMPT)
+    child.sendcontrol("d")
+    child.close(force=True)
+    assert editor["seen"](1) == "Object subclass: Dog [\n    <comment: 'A new class.'>\n]\n"
+    assert editor["seen"](2) == "wag [\n    <category: 'still unclassified'>\n    ^self\n]\n"
+    whole = editor["seen"](3)
+    assert whole.startswith("Object subclass: Animal [\n    | name |\n")
+    assert "    <comment: 'An animal with a name'>\n" in whole
+    assert "    Animal class >> named: aString [ <category: 'instance creation'> ^self new name: aString ]\n" in whole
+    assert "    name: aString [ <category: 'accessing'> name := aString ]\n" in whole

@@ -9,7 +9,7 @@ It may import render, the session, image and client layers and the base
 modules; never a mode.
 """
 
-from . import builtin, code, session  # noqa: F401  (they register themselves)
+from . import builtin, code, edit, session  # noqa: F401  (they register themselves)
 from .registry import REGISTRY, Context
 
 __all__ = ["REGISTRY", "Context"]

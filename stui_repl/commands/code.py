@@ -87,7 +87,7 @@ def tidy_source(source: str) -> str:
     return "\n".join([lines[0], *(line[shift:] for line in lines[1:])])
 
 
-def _ask(context: Context, message: dict[str, Any]) -> dict[str, Any]:
+def ask(context: Context, message: dict[str, Any]) -> dict[str, Any]:
     """The image's answer; its refusal becomes one line for the person."""
     reply = context.evaluator.connection.request(message)
     if reply.get("ok"):
@@ -115,7 +115,7 @@ def _paged(context: Context, show: Callable[[], None], lines: int) -> None:
 # -- :source -------------------------------------------------------------------------
 
 
-@command("source", "METHOD", "print a method's source, highlighted, with its category", complete=lambda c, t: _complete_method(c, t))
+@command("source", "METHOD", "print a method's source, highlighted, with its category", complete=lambda c, t: complete_method(c, t))
 def _source(context: Context, argument: str) -> None:
     if not argument:
         raise UsageError(":source needs a method, e.g. :source Object>>printOn: or :source #printOn:")
@@ -123,7 +123,7 @@ def _source(context: Context, argument: str) -> None:
     message: dict[str, Any] = {"op": "source", "selector": ref.selector}
     if ref.class_name is not None:
         message.update({"class": ref.class_name, "meta": ref.meta})
-    methods = _ask(context, message).get("methods", [])
+    methods = ask(context, message).get("methods", [])
     theme = str(context.controller.settings["theme"])
     sources = [tidy_source(str(m["source"])) if m.get("source") else None for m in methods]
 
@@ -146,7 +146,7 @@ def _source(context: Context, argument: str) -> None:
 def _browse(context: Context, argument: str) -> None:
     if not argument:
         raise UsageError(":browse needs a class, e.g. :browse Point")
-    reply = _ask(context, {"op": "browse", "class": parse_class(argument)})
+    reply = ask(context, {"op": "browse", "class": parse_class(argument)})
     theme = str(context.controller.settings["theme"])
     lines = _class_lines(reply)
 
@@ -179,7 +179,7 @@ def _class_lines(reply: dict[str, Any]) -> list[str]:
 
 
 def _list(context: Context, title: str, message: dict[str, Any]) -> None:
-    methods = _ask(context, message).get("methods", [])
+    methods = ask(context, message).get("methods", [])
     if not methods:
         context.renderer.info(f"{title}: none")
         return
@@ -242,7 +242,7 @@ def _complete_selectors(context: Context | None, typed: str) -> list[str]:
     return [hash_ + str(c["text"]) for c in _candidates(context, typed.removeprefix("#"), "selector")]
 
 
-def _complete_method(context: Context | None, typed: str) -> list[str]:
+def complete_method(context: Context | None, typed: str) -> list[str]:
     """`Ani` -> `Animal`, `Animal>>na` -> `Animal>>name:`, `#pri` -> `#printOn:`."""
     typed = typed.strip()
     if typed.startswith("#"):
