@@ -261,14 +261,18 @@ class RichRenderer(PlainRenderer):
         self.console.file.flush()
 
     def code(self, source: str, *, theme: str = "default") -> None:
-        """Smalltalk source highlighted as the prompt highlights input (Pygments'
-        Smalltalk lexer, in the theme setting's colours)."""
+        """Smalltalk source highlighted as the prompt highlights input: Pygments'
+        Smalltalk lexer in the theme setting's colours, plain text left in the
+        terminal's own colour (a theme's black would vanish on a dark screen)."""
+        from pygments import highlight
+        from pygments.formatters import Terminal256Formatter
+        from pygments.lexers.smalltalk import SmalltalkLexer
         from pygments.util import ClassNotFound
-        from rich.syntax import Syntax
+        from rich.text import Text
 
         self.end_line()
         try:
-            syntax = Syntax(source.rstrip("\n"), "smalltalk", theme=theme, background_color="default", word_wrap=True)
+            formatter = Terminal256Formatter(style=theme)
         except ClassNotFound:  # an unknown theme: :set theme already warns about it
-            syntax = Syntax(source.rstrip("\n"), "smalltalk", background_color="default", word_wrap=True)
-        self.console.print(syntax)
+            formatter = Terminal256Formatter()
+        self.console.print(Text.from_ansi(highlight(source.rstrip("\n"), SmalltalkLexer(), formatter).rstrip("\n")))

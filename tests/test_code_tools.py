@@ -4,6 +4,7 @@ and the parsing of what a person types."""
 
 from __future__ import annotations
 
+import re
 import sys
 
 import pytest
@@ -258,7 +259,11 @@ target = pathlib.Path(sys.argv[-1])
 count = len(list(here.glob("seen-*")))
 (here / f"seen-{count + 1}").write_text(target.read_text())
 reply = here / f"reply-{count + 1}"
-target.write_text(reply.read_text() if reply.exists() else "")
+text = reply.read_text() if reply.exists() else ""
+if text.startswith("REPLACE\\n"):  # REPLACE, a line, what replaces it: an edit of what was shown
+    _, old, new = text.split("\\n", 2)
+    text = target.read_text().replace(old, new, 1)
+target.write_text(text)
 """
 
 
@@ -277,7 +282,9 @@ def editor(tmp_path):
     return {"EDITOR": f"{sys.executable} {tmp_path / 'editor.py'}", "replies": replies, "seen": seen, "dir": tmp_path}
 
 
-def start_with_editor(editor) -> object:
+def start_with_editor(editor, *replies: str) -> object:
+    """stui at a prompt with the scripted editor (which will save `replies`), Animal defined."""
+    editor["replies"](*replies)
     child = spawn_stui(env_extra={"EDITOR": editor["EDITOR"], "VISUAL": ""})
     child.screen = Screen(child)
     child.screen.expect_exact(PROMPT)
@@ -286,6 +293,11 @@ def start_with_editor(editor) -> object:
         child.screen.expect_exact("defined")
         child.screen.expect_exact(PROMPT)
     return child
+
+
+def leave(child) -> None:
+    child.sendcontrol("d")
+    child.close(force=True)
 
 
 def edit_and_use(child, command: str, said: str, code: str, value: str) -> None:
@@ -297,14 +309,13 @@ def edit_and_use(child, command: str, said: str, code: str, value: str) -> None:
 
 
 def test_edit_a_method_until_it_compiles(editor):
-    editor["replies"](
+    child = start_with_editor(
+        editor,
         "name: aString [\n    name := aString.\n    ^self foo: \n]\n",
         "\"stui: whatever stui said\"\nname: aString [\n    <category: 'accessing'>\n    name := aString asUppercase\n]\n",
     )
-    child = start_with_editor(editor)
     edit_and_use(child, ":edit Animal>>name:", "compiled Animal>>name:", "(Animal named: 'rex') describe", r"'I am ''REX'''\s+String")
-    child.sendcontrol("d")
-    child.close(force=True)
+    leave(child)
     assert editor["seen"](1).startswith("name: aString [ <category: 'accessing'> name := aString ]")
     second = editor["seen"](2).split("\n")
     assert second[0].startswith('"stui: it did not compile: line 4: ')
@@ -314,20 +325,19 @@ def test_edit_a_method_until_it_compiles(editor):
 
 
 def test_edit_creates_a_class_and_a_method_and_an_empty_file_abandons(editor):
-    editor["replies"](
+    child = start_with_editor(
+        editor,
         "Object subclass: Dog [\n    bark [ ^'woof' ]\n]\n",
         "",
         "",
     )
-    child = start_with_editor(editor)
     edit_and_use(child, ":edit Dog", "compiled Dog", "Dog new bark", r"'woof'\s+String")
     submit(child, ":edit Dog>>wag")
     child.screen.expect_exact("Dog>>wag: the file was emptied, nothing compiled")
     submit(child, ":edit Animal")
     child.screen.expect_exact("Animal: the file was emptied, nothing compiled")
     child.screen.expect_exact(PROMPT)
-    child.sendcontrol("d")
-    child.close(force=True)
+    leave(child)
     assert editor["seen"](1) == "Object subclass: Dog [\n    <comment: 'A new class.'>\n]\n"
     assert editor["seen"](2) == "wag [\n    <category: 'still unclassified'>\n    ^self\n]\n"
     whole = editor["seen"](3)
@@ -335,3 +345,27 @@ def test_edit_creates_a_class_and_a_method_and_an_empty_file_abandons(editor):
     assert "    <comment: 'An animal with a name'>\n" in whole
     assert "    Animal class >> named: aString [ <category: 'instance creation'> ^self new name: aString ]\n" in whole
     assert "    name: aString [ <category: 'accessing'> name := aString ]\n" in whole
+
+
+def test_source_is_highlighted_at_a_colour_terminal(server_image):
+    child = spawn_stui(env_extra={"NO_COLOR": ""})
+    child.screen = Screen(child)
+    child.screen.expect_exact(PROMPT)
+    submit(child, ":source Point>>x:")
+    child.screen.expect_exact("x := aNumber")
+    child.sendcontrol("d")
+    child.close(force=True)
+    shown = child.screen.raw[child.screen.raw.index("in 'accessing'"):]  # the source, after its heading
+    assert re.search(r"\x1b\[(?:[0-9]+;)*(?:3[0-7]|9[0-7]|38;5;[0-9]+)(?:;[0-9]+)*m", shown), "the source is coloured"
+
+
+def test_edit_a_whole_class_and_a_class_side_method(editor):
+    child = start_with_editor(
+        editor,
+        "REPLACE\n    name: aString [ <category: 'accessing'> name := aString ]\n    legs [ ^4 ]\n\n    name: aString [ name := aString ]",
+        "REPLACE\n^self new name: aString ]\n^(self new name: aString) yourself ]",
+    )
+    edit_and_use(child, ":edit Animal", "compiled Animal", "(Animal named: 'rex') legs", r"4\s+SmallInteger")
+    edit_and_use(child, ":edit Animal class>>named:", "compiled", "(Animal named: 'rex') describe", r"'I am ''rex'''\s+String")
+    leave(child)
+    assert editor["seen"](2) == "named: aString [ <category: 'instance creation'> ^self new name: aString ]\n"
