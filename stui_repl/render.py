@@ -67,10 +67,6 @@ class PlainRenderer:
     def problem(self, text: str) -> None:
         self.err.write(f"stui: {text}\n")
 
-    def code(self, source: str) -> None:
-        """Smalltalk source, as it is (highlighted where there is colour)."""
-        self.output(source if source.endswith("\n") else source + "\n")
-
     def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
         if not rows:
             self.out.write(f"{title}: none\n")
@@ -82,6 +78,10 @@ class PlainRenderer:
 
     def flush(self) -> None:
         self.out.flush()
+
+    def code(self, source: str, *, theme: str = "default") -> None:
+        """Smalltalk source (a method, a class definition), as it is."""
+        self.output(source.rstrip("\n") + "\n")
 
 
 # A lone surrogate: a byte of output that is not UTF-8 (see wire.output_text).
@@ -244,12 +244,6 @@ class RichRenderer(PlainRenderer):
         self.console.file.flush()
         self.err_console.print(Text(text, style="bold red"))
 
-    def code(self, source: str) -> None:
-        from rich.syntax import Syntax
-
-        self.end_line()
-        self.console.print(Syntax(source, "smalltalk", background_color="default", word_wrap=True))
-
     def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
         from rich.table import Table
 
@@ -265,3 +259,20 @@ class RichRenderer(PlainRenderer):
 
     def flush(self) -> None:
         self.console.file.flush()
+
+    def code(self, source: str, *, theme: str = "default") -> None:
+        """Smalltalk source highlighted as the prompt highlights input: Pygments'
+        Smalltalk lexer in the theme setting's colours, plain text left in the
+        terminal's own colour (a theme's black would vanish on a dark screen)."""
+        from pygments import highlight
+        from pygments.formatters import Terminal256Formatter
+        from pygments.lexers.smalltalk import SmalltalkLexer
+        from pygments.util import ClassNotFound
+        from rich.text import Text
+
+        self.end_line()
+        try:
+            formatter = Terminal256Formatter(style=theme)
+        except ClassNotFound:  # an unknown theme: :set theme already warns about it
+            formatter = Terminal256Formatter()
+        self.console.print(Text.from_ansi(highlight(source.rstrip("\n"), SmalltalkLexer(), formatter).rstrip("\n")))

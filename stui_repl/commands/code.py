@@ -58,7 +58,7 @@ def _show(context: Context, argument: str) -> None:
         return
     if entry.category:
         context.renderer.info(f"{entry.describe()} {entry.name}, category {entry.category!r}")
-    context.renderer.code(entry.source)
+    context.renderer.code(entry.source, theme=str(context.controller.settings["theme"]))
 
 
 def _drop(context: Context, argument: str) -> None:
