@@ -13,7 +13,7 @@ from conftest import run_stui, spawn_stui
 from test_repl import PROMPT, Screen, submit
 from test_server_protocol import RawClient
 
-from stui_repl.commands.code import MethodRef, parse_method, parse_selector, tidy_source
+from stui_repl.commands.browse import MethodRef, parse_method, parse_selector, tidy_source
 from stui_repl.errors import UsageError
 
 repl = test_repl.repl  # the fixture: a real stui at a prompt

@@ -25,7 +25,7 @@ from typing import Any
 
 from ..client import scanner, wire
 from ..errors import StuiError, UsageError
-from .code import MethodRef, ask, complete_method, parse_class, parse_method, tidy_source
+from .browse import MethodRef, ask, complete_method, parse_class, parse_method, tidy_source
 from .registry import Context, command
 
 _OURS = re.compile(r'^\s*"stui: .*"\s*$')
