@@ -276,7 +276,11 @@ def test_out_of_descriptors_the_listener_waits_instead_of_spinning(guarded_image
     pid = guarded_image.process.pid
     client = Evaluator(guarded_image)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.prlimit(pid, resource.RLIMIT_NOFILE, (len(os.listdir(f"/proc/{pid}/fd")), hard))
+    # A new descriptor takes the lowest free number, which must reach the
+    # limit: the count of open ones is not it when there is a hole below.
+    used = {int(fd) for fd in os.listdir(f"/proc/{pid}/fd")}
+    lowest_free = next(n for n in range(len(used) + 1) if n not in used)
+    resource.prlimit(pid, resource.RLIMIT_NOFILE, (lowest_free, hard))
     try:
         waiting = socket.create_connection(("127.0.0.1", guarded_image.port), timeout=60)
         client.start()
