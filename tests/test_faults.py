@@ -246,14 +246,21 @@ def test_however_a_script_ends_its_busy_image_ends_too(server_image, signum):
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     gst = gst_child_of(stui.pid)
-    assert stui.stdout.readline() == "spinning\n"  # streamed while the loop runs
-    signalled = time.monotonic()
-    os.kill(stui.pid, signum)
-    _out, err = stui.communicate(timeout=30)
-    assert gone_within(gst, signalled + 2 - time.monotonic()), f"gst {gst} still ran 2 s after {signum.name}"
-    assert "Traceback" not in err
-    expected = {signal.SIGINT: 130, signal.SIGKILL: -signal.SIGKILL}.get(signum, 128 + signum)
-    assert stui.returncode == expected
+    try:
+        assert stui.stdout.readline() == "spinning\n"  # streamed while the loop runs
+        signalled = time.monotonic()
+        os.kill(stui.pid, signum)
+        _out, err = stui.communicate(timeout=30)
+        assert gone_within(gst, signalled + 2 - time.monotonic()), f"gst {gst} still ran 2 s after {signum.name}"
+        assert "Traceback" not in err
+        expected = {signal.SIGINT: 130, signal.SIGKILL: -signal.SIGKILL}.get(signum, 128 + signum)
+        assert stui.returncode == expected
+    finally:  # a failure leaves no spinning image behind
+        if stui.poll() is None:
+            stui.kill()
+            stui.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(gst, signal.SIGKILL)
 
 
 @pytest.mark.parametrize("busy", [True, False], ids=["busy", "idle"])
