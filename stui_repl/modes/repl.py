@@ -11,8 +11,8 @@ The REPL drives a SessionController: the history Up arrow and Ctrl-R
 search is the session's, every evaluation reports what it assigned to the
 session, and settings changed with `:set` apply from the next prompt.
 
-prompt_toolkit and rich are imported when the Repl is made (modes.prompt and
-the renderer), and pygments' lexer once the first prompt is drawn.
+prompt_toolkit is imported when the Repl is made (modes.prompt), after the
+image is up; rich and pygments' lexer once the first prompt is drawn.
 """
 
 from __future__ import annotations
@@ -66,9 +66,16 @@ class Repl:
         from .prompt import prompt_session
 
         self._history_of = self.controller.active
-        return prompt_session(
+        session = prompt_session(
             self.context, self._history_of, lambda: self.controller.settings, self._toolbar, color=self.color
         )
+        session.app.after_render += self._after_drawing
+        return session
+
+    def _after_drawing(self, _app: Any) -> None:
+        """Once a prompt is on the screen, the renderer gets rich ready (the
+        greeting before it did without)."""
+        self.renderer.prepare()
 
     def _apply_settings(self) -> None:
         """Settings can change at any `:set`; the prompt reads them before each input."""
