@@ -22,6 +22,7 @@ import os
 import select
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__, paths, trust
@@ -84,10 +85,17 @@ class Repl:
         session.app.after_render += self._after_drawing
         return session
 
-    def _after_drawing(self, _app: Any) -> None:
-        """Once a prompt is on the screen, the renderer gets rich ready (the
-        greeting before it did without)."""
+    def _after_drawing(self, app: Any) -> None:
+        """Once a prompt is on the screen: rich for the renderer (the greeting
+        did without), and the colour theme the first prompt was drawn
+        without (it colours only the input, and there is none yet)."""
         self.renderer.prepare()
+        if self._theme is None:
+            from prompt_toolkit.application import run_in_terminal
+
+            self._use_theme(self.controller.settings["theme"], warn=lambda text: run_in_terminal(
+                lambda: self.renderer.warning(text)))
+            app.invalidate()
 
     def _apply_settings(self) -> None:
         """Settings can change at any `:set`; the prompt reads them before each input."""
@@ -103,18 +111,24 @@ class Repl:
         # prompt_toolkit turns completion while typing off while Up searches
         # by prefix: with completion while typing, Up just walks the history.
         self.prompt_session.enable_history_search = not typing
-        theme = settings["theme"]
-        if self._theme is None or self._theme[0] != theme:
-            from prompt_toolkit.styles.pygments import style_from_pygments_cls
-            from pygments.styles import get_style_by_name
-            from pygments.util import ClassNotFound
+        if self._theme is None:
+            return  # the first prompt is drawn without one (see _after_drawing)
+        if self._theme[0] != settings["theme"]:
+            self._use_theme(settings["theme"], warn=self.renderer.warning)
+        self.prompt_session.style = self._theme[1]
 
-            try:
-                style = get_style_by_name(theme)
-            except ClassNotFound:  # from a file: not checked when read, to keep scripts quick
-                self.renderer.warning(f"no colour theme named {theme!r} (:set theme lists them); using the default")
-                style = get_style_by_name("default")
-            self._theme = (theme, style_from_pygments_cls(style))
+    def _use_theme(self, theme: str, *, warn: Callable[[str], Any]) -> None:
+        """pygments' style `theme` for the prompt (about 5 ms to load)."""
+        from prompt_toolkit.styles.pygments import style_from_pygments_cls
+        from pygments.styles import get_style_by_name
+        from pygments.util import ClassNotFound
+
+        try:
+            style = get_style_by_name(theme)
+        except ClassNotFound:  # from a file: not checked when read, to keep scripts quick
+            warn(f"no colour theme named {theme!r} (:set theme lists them); using the default")
+            style = get_style_by_name("default")
+        self._theme = (theme, style_from_pygments_cls(style))
         self.prompt_session.style = self._theme[1]
 
     def _ask_secret(self, label: str) -> str:
