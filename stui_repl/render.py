@@ -2,7 +2,8 @@
 
 Both renderers answer the same methods, so meta-commands and the evaluation
 core never care where their output goes. rich is imported only when the rich
-renderer is made: the scripted path must stay quick to start.
+renderer first needs it: the scripted path must stay quick to start, and the
+REPL's greeting, plain text, is printed before rich is (see RichRenderer.info).
 """
 
 from __future__ import annotations
@@ -135,16 +136,44 @@ class RichRenderer(PlainRenderer):
     """Colour for people: values with their class dimmed, errors in red."""
 
     def __init__(self, console: Any = None, *, color: bool = True) -> None:
-        from rich.console import Console
-
         super().__init__()
-        self.console = console or Console(highlight=False, soft_wrap=True, no_color=not color)
+        self._console = console
+        self._err_console: Any = None
+        self._color = color
         self._mid_line = False  # the code's output so far ends without a line end
         # Output is bytes and a terminal needs text: one UTF-8 decoder per
         # stream holds a sequence split over two events until its end.
         self._decoders = {stream: codecs.getincrementaldecoder("utf-8")("replace") for stream in ("stdout", "stderr")}
-        # Errors and notices go to stderr, as on the command line.
-        self.err_console = Console(stderr=True, highlight=False, soft_wrap=True, no_color=not color)
+
+    @property
+    def console(self) -> Any:
+        """rich's console on stdout, made the first time it is wanted."""
+        if self._console is None:
+            self._console = self._new_console(stderr=False)
+        return self._console
+
+    @property
+    def err_console(self) -> Any:
+        """Errors and notices go to stderr, as on the command line."""
+        if self._err_console is None:
+            self._err_console = self._new_console(stderr=True)
+        return self._err_console
+
+    def _new_console(self, *, stderr: bool) -> Any:
+        from rich.console import Console
+
+        return Console(stderr=stderr, highlight=False, soft_wrap=True, no_color=not self._color)
+
+    def prepare(self) -> None:
+        """Import rich and make the consoles now (about 20 ms): the REPL
+        calls this once its first prompt is drawn, so that the first value
+        shown does not wait for them."""
+        from rich.text import Text  # noqa: F401 - what every method but info() prints with
+
+        if self._console is None:
+            self._console = self._new_console(stderr=False)
+        if self._err_console is None:
+            self._err_console = self._new_console(stderr=True)
 
     def page(self, show: Callable[[], None], *, command: str) -> None:
         """Run show() with its output going through a pager (the text keeps its styles)."""
@@ -225,9 +254,16 @@ class RichRenderer(PlainRenderer):
             self.console.print(Text(f"  {line}", style="red"))
 
     def info(self, text: str) -> None:
+        self.end_line()
+        if self._console is None and all(line.isprintable() for line in text.split("\n")):
+            # Byte for byte what rich prints for it (it only expands tabs and
+            # drops control characters, which this text has none of), without
+            # importing rich: the REPL's greeting comes before its first prompt.
+            sys.stdout.write(text + "\n")
+            sys.stdout.flush()
+            return
         from rich.text import Text
 
-        self.end_line()
         self.console.print(Text(text))
 
     def warning(self, text: str) -> None:

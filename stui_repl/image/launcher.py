@@ -264,8 +264,11 @@ def _start(
     except OSError:
         pass
     running = RunningImage(host, 0, token, process, log)
-    running.port = _read_port(running, timeout)
+    # The clock starts while gst loads the image, not after (a thread's
+    # start is a millisecond or two of a busy machine); ticks the image
+    # cannot read yet wait in the pipe, behind the configuration line.
     running.start_ticking()
+    running.port = _read_port(running, timeout)
     return running
 
 

@@ -11,16 +11,18 @@ The REPL drives a SessionController: the history Up arrow and Ctrl-R
 search is the session's, every evaluation reports what it assigned to the
 session, and settings changed with `:set` apply from the next prompt.
 
-prompt_toolkit and rich are imported when the Repl is made (modes.prompt and
-the renderer), and pygments' lexer once the first prompt is drawn.
+prompt_toolkit is imported when the Repl is made (modes.prompt), after the
+image is up; rich and pygments' lexer once the first prompt is drawn.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import select
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__, paths, trust
@@ -44,14 +46,25 @@ PROMPT = "st> "
 
 class Repl:
     def __init__(self, controller: SessionController, renderer: RichRenderer | None = None, *, color: bool = True) -> None:
-        self.controller = controller
-        self.color = color
-        self.renderer = renderer or RichRenderer(color=color)
-        self.context = Context(self.renderer, controller, ask_secret=self._ask_secret, confirm=self._confirm)
-        self.supervisor = controller.supervise(notify=self._notify, changed=self._redraw)
-        self._theme: tuple[str, Any] | None = None
-        self._history_of: ActiveSession | None = None
-        self.prompt_session = self._prompt_session()
+        # Importing prompt_toolkit and making the prompt make some 20,000
+        # objects that live as long as stui: the cyclic collector stays off
+        # while they are made, and they are frozen out of its way after
+        # (else it goes over them again and again: about 7 ms of the start).
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            self.controller = controller
+            self.color = color
+            self.renderer = renderer or RichRenderer(color=color)
+            self.context = Context(self.renderer, controller, ask_secret=self._ask_secret, confirm=self._confirm)
+            self.supervisor = controller.supervise(notify=self._notify, changed=self._redraw)
+            self._theme: tuple[str, Any] | None = None
+            self._history_of: ActiveSession | None = None
+            self.prompt_session = self._prompt_session()
+        finally:
+            gc.freeze()
+            if collecting:
+                gc.enable()
 
     @property
     def evaluator(self) -> Evaluator:
@@ -66,9 +79,23 @@ class Repl:
         from .prompt import prompt_session
 
         self._history_of = self.controller.active
-        return prompt_session(
+        session = prompt_session(
             self.context, self._history_of, lambda: self.controller.settings, self._toolbar, color=self.color
         )
+        session.app.after_render += self._after_drawing
+        return session
+
+    def _after_drawing(self, app: Any) -> None:
+        """Once a prompt is on the screen: rich for the renderer (the greeting
+        did without), and the colour theme the first prompt was drawn
+        without (it colours only the input, and there is none yet)."""
+        self.renderer.prepare()
+        if self._theme is None:
+            from prompt_toolkit.application import run_in_terminal
+
+            self._use_theme(self.controller.settings["theme"], warn=lambda text: run_in_terminal(
+                lambda: self.renderer.warning(text)))
+            app.invalidate()
 
     def _apply_settings(self) -> None:
         """Settings can change at any `:set`; the prompt reads them before each input."""
@@ -84,18 +111,24 @@ class Repl:
         # prompt_toolkit turns completion while typing off while Up searches
         # by prefix: with completion while typing, Up just walks the history.
         self.prompt_session.enable_history_search = not typing
-        theme = settings["theme"]
-        if self._theme is None or self._theme[0] != theme:
-            from prompt_toolkit.styles.pygments import style_from_pygments_cls
-            from pygments.styles import get_style_by_name
-            from pygments.util import ClassNotFound
+        if self._theme is None:
+            return  # the first prompt is drawn without one (see _after_drawing)
+        if self._theme[0] != settings["theme"]:
+            self._use_theme(settings["theme"], warn=self.renderer.warning)
+        self.prompt_session.style = self._theme[1]
 
-            try:
-                style = get_style_by_name(theme)
-            except ClassNotFound:  # from a file: not checked when read, to keep scripts quick
-                self.renderer.warning(f"no colour theme named {theme!r} (:set theme lists them); using the default")
-                style = get_style_by_name("default")
-            self._theme = (theme, style_from_pygments_cls(style))
+    def _use_theme(self, theme: str, *, warn: Callable[[str], Any]) -> None:
+        """pygments' style `theme` for the prompt (about 5 ms to load)."""
+        from prompt_toolkit.styles.pygments import style_from_pygments_cls
+        from pygments.styles import get_style_by_name
+        from pygments.util import ClassNotFound
+
+        try:
+            style = get_style_by_name(theme)
+        except ClassNotFound:  # from a file: not checked when read, to keep scripts quick
+            warn(f"no colour theme named {theme!r} (:set theme lists them); using the default")
+            style = get_style_by_name("default")
+        self._theme = (theme, style_from_pygments_cls(style))
         self.prompt_session.style = self._theme[1]
 
     def _ask_secret(self, label: str) -> str:
