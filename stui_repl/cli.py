@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import os
 import signal
 import sys
@@ -198,6 +199,7 @@ def run_scripted(args: argparse.Namespace) -> int:
     try:
         renderer = JsonRenderer() if args.format == "json" else PlainRenderer()
         controller = open_controller(args, session=args.session, record_history=False)
+        _collect_from_now_on()
         with _closing(controller):
             return script.run(
                 text, controller, renderer,
@@ -206,6 +208,13 @@ def run_scripted(args: argparse.Namespace) -> int:
     finally:
         if file is not None:
             file.close()
+
+
+def _collect_from_now_on() -> None:
+    """Start-up is over: what it made is frozen out of the collector's way,
+    and the collector runs again for what the mode makes."""
+    gc.freeze()
+    gc.enable()
 
 
 def run_interactive(args: argparse.Namespace) -> int:
@@ -288,6 +297,11 @@ SUBCOMMANDS = {
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
+    # Start-up makes tens of thousands of objects that live as long as stui
+    # (modules, the parser, the prompt): the cyclic collector would go over
+    # them again and again. It is off until the mode has started
+    # (_collect_from_now_on), which freezes them out of its way.
+    gc.disable()
     try:
         closed = _standard_streams()
         if closed:
@@ -298,6 +312,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             sub_args = build().parse_args(argv[1:])
             from .modes import admin
 
+            _collect_from_now_on()
             return getattr(admin, handler)(sub_args)
         args = build_parser().parse_args(argv)
         if args.file is None and args.code is None and sys.stdin.isatty():

@@ -48,9 +48,9 @@ class Repl:
     def __init__(self, controller: SessionController, renderer: RichRenderer | None = None, *, color: bool = True) -> None:
         # Importing prompt_toolkit and making the prompt make some 20,000
         # objects that live as long as stui: the cyclic collector stays off
-        # while they are made, and they are frozen out of its way after
-        # (else it goes over them again and again: about 7 ms of the start).
-        collecting = gc.isenabled()
+        # while they are made (cli keeps it off through all of start-up), and
+        # they are frozen out of its way after (else it goes over them again
+        # and again: about 7 ms of the start). Then it runs for the session.
         gc.disable()
         try:
             self.controller = controller
@@ -63,8 +63,7 @@ class Repl:
             self.prompt_session = self._prompt_session()
         finally:
             gc.freeze()
-            if collecting:
-                gc.enable()
+            gc.enable()
 
     @property
     def evaluator(self) -> Evaluator:
