@@ -63,9 +63,9 @@ def test_every_kind_of_definition_is_recorded_once_per_identity(home):
     script = "\n".join(lines) + "\n"
     done = run_stui("--session", "geo", input=script)
     assert done.returncode == 0, done.stderr
-    assert code_of(home, "geo") == [
-        ("class", "Shape"), ("method", "Shape>>sides"), ("method", "Shape>>size"), ("method", "Shape class>>triangle"),
-        ("class", "Square"), ("method", "Object>>stuiMark"), ("global", "Origin")]
+    assert code_of(home, "geo") == [  # in the order the script defined them
+        ("class", "Shape"), ("class", "Square"), ("method", "Shape>>sides"), ("method", "Shape class>>triangle"),
+        ("method", "Shape>>size"), ("method", "Object>>stuiMark"), ("global", "Origin")]
     session = session_format.parse(session_file(home, "geo").read_text())
     shape = session.code_entry("Shape")
     assert "classVariableNames: 'Count'" in shape.source and "Shape comment: 'Something with sides'" in shape.source
@@ -305,3 +305,41 @@ def test_connecting_to_an_image_that_has_other_code_names_what_differs(home, sha
     meta(child, ":changes apply", "filed in 1 definition")
     type_line(child, "Heron new call", "'squawk'")
     assert quit_repl(child) == 0
+
+
+@pytest.mark.parametrize("quiet", [False, True], ids=["values", "quiet"])
+def test_code_a_script_defined_before_its_image_died_is_kept(home, quiet):
+    """A script's results carry what its statements defined: the session
+    keeps the code that ran even when the image dies before the end."""
+    import signal
+    import sys
+
+    from conftest import ROOT
+    from test_faults import gst_child_of
+
+    script = (
+        ANIMAL + "\n"
+        "Animal compile: 'speak [ ^''woof'' ]'.\n"
+        "(Animal new name: 'Rex'; yourself) speak displayNl.\n"
+        "(Delay forSeconds: 60) wait.\n"
+    )
+    stui = subprocess.Popen(
+        [sys.executable, "-m", "stui_repl", "--session", "died", *(["-q"] if quiet else [])],
+        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        stui.stdin.write(script)
+        stui.stdin.close()
+        gst = gst_child_of(stui.pid)
+        while (line := stui.stdout.readline()) and line != "woof\n":
+            pass
+        assert line == "woof\n"
+        os.kill(gst, signal.SIGKILL)
+        err = stui.stderr.read()
+        assert stui.wait(timeout=60) == 3, err
+    finally:
+        if stui.poll() is None:
+            stui.kill()
+            stui.wait()
+    assert code_of(home, "died") == [("class", "Animal"), ("method", "Animal>>name"), ("method", "Animal>>name:"),
+                                     ("method", "Animal>>speak")]

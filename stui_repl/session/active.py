@@ -262,24 +262,31 @@ class ActiveSession:
 
     # -- variables ------------------------------------------------------------------
 
-    def record(self, unit: scanner.Unit, result: EvalResult) -> None:
-        """What one evaluation assigned: the one place both modes report to.
+    def record(self, unit: scanner.Unit, result: EvalResult) -> list[str]:
+        """What one evaluation assigned and defined: the one place both modes
+        report to. Answers the names of definitions withheld for a secret.
 
         The REPL's replies describe the variables (eval with `bindings`), so
         they are recorded at once, even after a failure (what was assigned
         before it stays assigned). Script replies do not: their names wait,
         with the statement that last assigned them, for the next refresh.
+        A script's results carry what its code defined (the server sends it
+        when the request says `record`), kept at once like the variables: a
+        script whose image dies keeps the code that ran before.
         """
+        changes = result.extra.get("changes")
+        withheld = self.note_changes(c for c in changes if isinstance(c, dict)) if isinstance(changes, list) else []
         descriptions = result.extra.get("bindings")
         if isinstance(descriptions, list):
             self.note_bindings(descriptions, unit.code)
-            return
+            return withheld
         if not result.ok or unit.kind != "statement":
-            return
+            return withheld
         for name in unit.names:
             self._pending.pop(name, None)  # to the end: the order of last assignment
             self._pending[name] = unit.code
             self.dirty = True
+        return withheld
 
     def note_bindings(self, descriptions: Iterable[dict[str, Any]], source: str | None) -> None:
         """Record what an evaluation assigned, as the server described it."""
@@ -361,9 +368,14 @@ class ActiveSession:
         Answers the names of definitions not kept because their source holds
         a secret's text (a global set to one): the file never holds a secret.
         """
+        return self.note_changes(evaluator.take_changes())
+
+    def note_changes(self, changes: Iterable[dict[str, Any]]) -> list[str]:
+        """Record definitions as the image described them (taken, or carried
+        by a script's results); answer the names withheld for a secret."""
         withheld = []
         stamp = now()
-        for change in evaluator.take_changes():
+        for change in changes:
             if self.masker.reveals(str(change.get("source") or "")):
                 withheld.append(str(change.get("name", "")))
                 continue

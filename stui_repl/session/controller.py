@@ -125,9 +125,9 @@ class SessionController:
         self.settings = active.settings if active else Settings(self.config, {}, self.flags)
 
     def record(self, unit: Unit, result: EvalResult) -> None:
-        """An evaluation's outcome, for the session to keep what it assigned."""
+        """An evaluation's outcome, for the session to keep what it assigned and defined."""
         if self.active is not None:
-            self.active.record(unit, result)
+            self._withheld(self.active.record(unit, result))
 
     def take_code(self) -> None:
         """Have the session keep what the code defined (after an input at the prompt, before :changes)."""
@@ -137,7 +137,11 @@ class SessionController:
             withheld = self.active.take_code(self.evaluator)
         except (StuiError, OSError):
             return  # the image is gone: what it defined since the last take went with it
-        for name in withheld:
+        self._withheld(withheld)
+
+    def _withheld(self, names: list[str]) -> None:
+        for name in names:
+            assert self.active is not None
             self.notify(f"{name} is not kept in session {self.active.name}: its source holds a secret")
 
     # -- the image ------------------------------------------------------------------
