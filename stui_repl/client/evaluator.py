@@ -314,10 +314,14 @@ class Evaluator:
         """Until `source` has more, read what the image sends meanwhile."""
         self.connection.pipeline(iter([None]), lambda _request, _reply: True, source=source)
 
+    def _max_line(self) -> int:
+        """The longest request line the image takes (hello's maxLine)."""
+        info = self.connection.info
+        return info.max_line if info is not None else wire.DEFAULT_MAX_LINE
+
     def _line_budget(self) -> int:
         """How much code one request may carry (see wire.budget_for)."""
-        info = self.connection.info
-        return wire.budget_for(info.max_line if info is not None else wire.DEFAULT_MAX_LINE)
+        return wire.budget_for(self._max_line())
 
     def run_units(
         self,
@@ -474,7 +478,7 @@ class Evaluator:
                 except ReplyTimeout:
                     if stopping is not None:
                         raise
-                    interrupts.append(self.connection.send(wire.interrupt_request()))
+                    self._interrupt(None, interrupts)
                     stopping = time.monotonic()
         finally:
             self._results = None
@@ -483,9 +487,8 @@ class Evaluator:
                 self.connection.discard(interrupt_id)
 
     def request_room(self) -> int:
-        """The longest request line the image takes (hello's maxLine), less room for the id."""
-        info = self.connection.info
-        return (info.max_line if info is not None else wire.DEFAULT_MAX_LINE) - 64
+        """The longest request line the image takes, less room for the id."""
+        return self._max_line() - 64
 
     def fits(self, request: dict[str, Any]) -> bool:
         return len(wire.encode(request)) <= self.request_room()
