@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..client import scanner, wire
-from ..client.evaluator import Evaluator
+from ..client.evaluator import Evaluator, runs
 from ..client.wire import EvalResult, RemoteError, ServerInfo
 from ..errors import ReplyTimeout, StuiError, Untrusted
 from ..settings import Settings
@@ -557,16 +557,12 @@ def _batches(evaluator: Evaluator, entries: list[CodeEntry]) -> list[list[CodeEn
     room = evaluator.request_room()
     if len(wire.encode(wire.install_changes_request([e.wire() for e in ordered]))) <= room:
         return [ordered] if ordered else []  # the usual case: one request, measured once
-    batches: list[list[CodeEntry]] = []
-    size = room
-    for entry in ordered:
-        cost = len(wire.encode(entry.wire()))
-        if size + cost > room:
-            batches.append([])
-            size = len(wire.encode(wire.install_changes_request([])))
-        batches[-1].append(entry)
-        size += cost + 1
-    return batches
+    overhead = len(wire.encode(wire.install_changes_request([])))
+    return [batch for batch in runs(ordered, room - overhead, _install_cost) if batch is not None]
+
+
+def _install_cost(entry: CodeEntry) -> int:
+    return len(wire.encode(entry.wire())) + 1  # and its comma
 
 
 def _updated(variable: Variable, store: str, value: str) -> Variable:
