@@ -178,9 +178,6 @@ def open_controller(args: argparse.Namespace, *, session: str | None, record_his
 
 
 def run_scripted(args: argparse.Namespace) -> int:
-    from .modes import script
-    from .render import JsonRenderer, PlainRenderer
-
     file = None
     if args.file is not None:
         if not args.file:
@@ -189,14 +186,25 @@ def run_scripted(args: argparse.Namespace) -> int:
             file = open(args.file, "rb")  # noqa: SIM115 (read while the script runs)
         except OSError as exc:
             raise UsageError(f"cannot read {args.file}: {exc.strerror}") from None
-        text = script.ScriptInput(args.file, stream=file)
-        source, print_values = args.file, args.print_values
-    elif args.code is not None:
-        text, source, print_values = script.ScriptInput("-c", text=args.code), "-c", not args.quiet
-    else:
-        text = script.ScriptInput("the piped input", stream=sys.stdin.buffer)
-        source, print_values = "stdin", not args.quiet
     try:
+        if args.session is None and args.connect is None:
+            # The script's image is the embedded one: it loads while the
+            # modules that run the script are imported.
+            from .image import launcher
+            from .modes.admin import notify
+
+            launcher.start_early(progress=notify)
+        from .modes import script
+        from .render import JsonRenderer, PlainRenderer
+
+        if file is not None:
+            text = script.ScriptInput(args.file, stream=file)
+            source, print_values = args.file, args.print_values
+        elif args.code is not None:
+            text, source, print_values = script.ScriptInput("-c", text=args.code), "-c", not args.quiet
+        else:
+            text = script.ScriptInput("the piped input", stream=sys.stdin.buffer)
+            source, print_values = "stdin", not args.quiet
         renderer = JsonRenderer() if args.format == "json" else PlainRenderer()
         controller = open_controller(args, session=args.session, record_history=False)
         _collect_from_now_on()

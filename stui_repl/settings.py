@@ -9,16 +9,14 @@ session's own `[preferences]`, then command-line flags. Pure: no I/O.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class PreferenceError(ValueError):
     """A setting's name or value is not allowed; the message says what is."""
 
 
-@dataclass(frozen=True)
-class Preference:
+class Preference(NamedTuple):
     name: str
     default: Any
     help: str

@@ -18,8 +18,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, replace
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from ..errors import ReplyTimeout
 from . import scanner, wire
@@ -30,8 +29,7 @@ _END: Any = object()  # an iterator's end
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     """A unit and what became of it."""
 
     unit: scanner.Unit
@@ -67,15 +65,14 @@ def _no_scrub(text: str) -> str:
 def _scrubbed_error(error: wire.RemoteError | None, scrub: Callable[[str], str]) -> wire.RemoteError | None:
     if error is None or scrub is _no_scrub:
         return error
-    return replace(error, message=scrub(error.message), stack=tuple(scrub(line) for line in error.stack))
+    return error._replace(message=scrub(error.message), stack=tuple(scrub(line) for line in error.stack))
 
 
 def scrubbed(result: wire.EvalResult, scrub: Callable[[str], str]) -> wire.EvalResult:
     """The result with every text a person could see passed through `scrub` (secret masking)."""
     if scrub is _no_scrub:
         return result
-    return replace(
-        result,
+    return result._replace(
         output=scrub(result.output),
         value=None if result.value is None else scrub(result.value),
         error=_scrubbed_error(result.error, scrub),
@@ -85,7 +82,7 @@ def scrubbed(result: wire.EvalResult, scrub: Callable[[str], str]) -> wire.EvalR
 def scrubbed_event(event: wire.Event, scrub: Callable[[str], str]) -> wire.Event:
     if scrub is _no_scrub:
         return event
-    return replace(event, text=scrub(event.text), error=_scrubbed_error(event.error, scrub))
+    return event._replace(text=scrub(event.text), error=_scrubbed_error(event.error, scrub))
 
 
 SCRIPT_BATCH = 256

@@ -70,7 +70,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left, bisect_right
-from dataclasses import dataclass
+from collections.abc import Callable
 from itertools import accumulate, pairwise
 from typing import NamedTuple
 
@@ -85,26 +85,14 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, init=False)
-class Unit:
+class Unit(NamedTuple):
     """One piece of a script, sent to the image on its own."""
 
     kind: str
     code: str
     line: int
     column: int
-    names: tuple[str, ...]
-
-    def __init__(self, kind: str, code: str, line: int, column: int,
-                 names: tuple[str, ...] = ()) -> None:
-        # Twice as fast as the generated frozen __init__ (one
-        # object.__setattr__ per field); scripts make 10,000 of these.
-        d = self.__dict__
-        d["kind"] = kind
-        d["code"] = code
-        d["line"] = line
-        d["column"] = column
-        d["names"] = names
+    names: tuple[str, ...] = ()
 
 
 class Token(NamedTuple):
@@ -162,10 +150,26 @@ _TOKEN_KINDS = [
     ("badstring", r"'[\s\S]*+"),
     ("other", r"[\s\S]"),
 ]
-_TOKEN = re.compile(
+
+
+def _compiled_on_use(pattern: str) -> Callable[[], re.Pattern[str]]:
+    """A regex compiled when first needed. Compiling the large ones takes
+    milliseconds of every start, and a script rarely needs the lexer (the
+    splitter below has its own); the REPL needs it at its first keystroke."""
+    compiled: list[re.Pattern[str]] = []
+
+    def pattern_now() -> re.Pattern[str]:
+        if not compiled:
+            compiled.append(re.compile(pattern))
+        return compiled[0]
+
+    return pattern_now
+
+
+_TOKEN = _compiled_on_use(
     r"(?P<ws>\s++)|" + "|".join(f"(?P<{k}>{p})" for k, p in _TOKEN_KINDS))
 # The same without whitespace and comments, one match per real token.
-_SIG_TOKEN = re.compile(
+_SIG_TOKEN = _compiled_on_use(
     rf"{_WS}(?:"
     + "|".join(f"(?P<{k}>{p})" for k, p in _TOKEN_KINDS if k != "comment")
     + r"|\Z)")
@@ -183,7 +187,7 @@ def tokenize(text: str, *, trivia: bool = False) -> list[Token]:
     """
     return [
         Token(m.lastgroup, m.group(), m.start(), m.end())
-        for m in _TOKEN.finditer(text)
+        for m in _TOKEN().finditer(text)
         if trivia or m.lastgroup not in _TRIVIA
     ]
 
@@ -191,7 +195,7 @@ def tokenize(text: str, *, trivia: bool = False) -> list[Token]:
 def _lex(text: str) -> list[tuple[str, str]]:
     """``(kind, text)`` of the real tokens: ``tokenize`` made cheap."""
     return [(m.lastgroup, m.group(m.lastindex))
-            for m in _SIG_TOKEN.finditer(text) if m.lastindex]
+            for m in _SIG_TOKEN().finditer(text) if m.lastindex]
 
 
 # --- the splitter ----------------------------------------------------------
@@ -237,7 +241,7 @@ _FAST = re.compile(
 
 _SKIP = re.compile(_WS)
 # "[:a :b | | t u |": the arguments and temporaries a block declares.
-_BLOCK_HEAD = re.compile(
+_BLOCK_HEAD = _compiled_on_use(
     rf"\[{_WS}(?:((?::{_WS}{_ID}(?!:(?!=)){_WS})++)\|?)?{_WS}"
     rf"(?:\|((?:\s++|{_CMT}|{_ID})*+)\|)?")
 _TEMPS = re.compile(rf"\|((?:\s++|{_CMT}|{_ID})*+)\|")
@@ -251,7 +255,7 @@ def _dot_is_code(text: str, p: int, lexed: int) -> int:
     (``16r1F.A``, ``Smalltalk.Foo``) rather than ending a statement
     (``3.y``, ``a1.5``, ``$a.b``, ``16rFF.Foo``): the end of that token, or
     0.  Rare, so the lexer decides, from ``lexed``, a token boundary."""
-    for m in _TOKEN.finditer(text, lexed):
+    for m in _TOKEN().finditer(text, lexed):
         if m.end() > p:
             return m.end() if m.start() < p else 0
     return 0
@@ -437,7 +441,7 @@ def _scan(text: str, *, line: int = 1, column: int = 1, header: bool = True) -> 
                             and _opens_declaration(text[seg:p])):
                         decl = True
                     opened.append(_BLOCK)
-                    head = _BLOCK_HEAD.match(text, p)
+                    head = _BLOCK_HEAD().match(text, p)
                     scope = set(_TEMP_NAME.findall(head.group()))
                     scope.discard("")
                     scopes.append(scope)
@@ -554,8 +558,7 @@ class ScriptTooLarge(ValueError):
     """A unit of a script goes on beyond MAX_UNIT characters."""
 
 
-@dataclass(frozen=True)
-class Stretch:
+class Stretch(NamedTuple):
     """A stretch of a script whose units are all known: its text exactly as
     it came, and the units that begin in it (their lines are the script's)."""
 

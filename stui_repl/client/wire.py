@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 PROTOCOL_VERSION = 2
 DEFAULT_MAX_LINE = 4 * 1024 * 1024
@@ -76,8 +77,7 @@ class LineSplitter:
         return [bytes(line) for line in lines]
 
 
-@dataclass(frozen=True)
-class RemoteError:
+class RemoteError(NamedTuple):
     """Why a request failed, as the server described it."""
 
     kind: str
@@ -127,8 +127,7 @@ class RemoteError:
         return self.message or self.kind
 
 
-@dataclass(frozen=True)
-class EvalResult:
+class EvalResult(NamedTuple):
     """What became of a statement: a value, or an error. Its output came
     before it, as output events; `output` holds it only where a caller
     gathered it (--format json)."""
@@ -139,7 +138,7 @@ class EvalResult:
     ms: int = 0
     error: RemoteError | None = None
     defined: tuple[str, ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = MappingProxyType({})  # the reply it came from
 
     @property
     def ok(self) -> bool:
@@ -158,8 +157,7 @@ class EvalResult:
         )
 
 
-@dataclass(frozen=True)
-class Event:
+class Event(NamedTuple):
     """Something the image did while (or after) a request ran: it wrote
     (output), an error nothing handled ended a process (error), a statement
     of a script request finished (result). `request_id` is the request it
@@ -190,8 +188,7 @@ def event_of(message: dict[str, Any]) -> Event | None:
     return Event(kind, request_id)
 
 
-@dataclass(frozen=True)
-class ServerInfo:
+class ServerInfo(NamedTuple):
     """What hello told us about the image."""
 
     dialect: str

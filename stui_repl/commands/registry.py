@@ -10,8 +10,7 @@ script and, for `:session`, from the shell.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..client.evaluator import Evaluator
 from ..client.wire import RemoteError
@@ -59,8 +58,7 @@ Handler = Callable[[Context, str], None]
 ArgumentCompleter = Callable[[Context | None, str], list[str]]
 
 
-@dataclass(frozen=True)
-class MetaCommand:
+class MetaCommand(NamedTuple):
     name: str
     syntax: str
     help: str

@@ -8,7 +8,6 @@ Opening and closing the pair in one place means a session switch or a
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..client.connection import Connection
@@ -25,10 +24,12 @@ def parse_address(text: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-@dataclass
 class Attachment:
-    connection: Connection
-    image: RunningImage | None = None
+    """A connection, and the image process behind it when stui started it."""
+
+    def __init__(self, connection: Connection, image: RunningImage | None = None) -> None:
+        self.connection = connection
+        self.image = image
 
     @classmethod
     def open(
@@ -50,9 +51,9 @@ class Attachment:
                 raise UsageError(f"connecting to {address} needs the server's token: --token-file FILE or STUI_TOKEN")
             host, port = parse_address(address)
             return cls(Connection.open(host, port, token, resume=resume, timeout=timeout))
-        from .launcher import launch
+        from .launcher import embedded
 
-        image = launch(progress=progress)
+        image = embedded(progress)
         try:
             return cls(Connection.open(image.host, image.port, image.token), image)
         except BaseException:

@@ -25,8 +25,8 @@ import re
 import stat
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from .. import paths, trust
 from . import children
@@ -52,8 +52,7 @@ class ProvisionError(Exception):
 # The result
 
 
-@dataclass(frozen=True)
-class GstInstall:
+class GstInstall(NamedTuple):
     """How to run one gst: the executable, its environment and fixed options."""
 
     gst: Path

@@ -21,11 +21,9 @@ import select
 import subprocess
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from .. import paths, trust
-from ..client.connection import join_address
 from ..errors import ImageUnreachable
 from ..locks import exclusive
 from . import children
@@ -121,16 +119,16 @@ def _last_line(data: bytes) -> str:
     return lines[-1] if lines else ""
 
 
-@dataclass
 class RunningImage:
     """A gst process we started, serving on host:port."""
 
-    host: str
-    port: int
-    token: str
-    process: subprocess.Popen[bytes]
-    log: ImageLog
-    _stopping: threading.Event | None = None
+    def __init__(self, host: str, port: int, token: str, process: subprocess.Popen[bytes], log: ImageLog) -> None:
+        self.host = host
+        self.port = port
+        self.token = token
+        self.process = process
+        self.log = log
+        self._stopping: threading.Event | None = None
 
     @property
     def log_path(self) -> Path:
@@ -168,6 +166,8 @@ class RunningImage:
 
     @property
     def address(self) -> str:
+        from ..client.connection import join_address  # not before the image is spawned: see cli.run_scripted
+
         return join_address(self.host, self.port)
 
     def stop(self, timeout: float = 0.5) -> None:
@@ -222,54 +222,91 @@ def launch(
     configuration line (docs/protocol.md, *Starting a server*), such as
     `helloTimeout`.
     """
-    try:
-        install = install or ensure_gst(progress=progress)
-    except ProvisionError as exc:
-        raise ImageUnreachable(str(exc)) from None
-    image = server_image(install, progress)
-    token = token or os.urandom(16).hex()
-    for attempt in range(1, START_ATTEMPTS + 1):
+    return Launch(install, host, port, token, progress, timeout, lease, settings).wait()
+
+
+class Launch:
+    """An image on its way up: gst started and loading the snapshot, its
+    port not announced yet. What the client does meanwhile (a script's
+    imports) overlaps the image's start-up."""
+
+    def __init__(
+        self, install: GstInstall | None, host: str, port: int, token: str | None, progress: Progress | None,
+        timeout: float, lease: float | None, settings: dict[str, object] | None,
+    ) -> None:
         try:
-            return _start(install, image, host, port, token, timeout, lease, settings)
-        except _StartCrashed as crash:
-            if attempt == START_ATTEMPTS:
-                raise ImageUnreachable(f"the image did not start: {crash}") from None
-    raise AssertionError("unreachable")
+            self._install = install or ensure_gst(progress=progress)
+        except ProvisionError as exc:
+            raise ImageUnreachable(str(exc)) from None
+        self._image = server_image(self._install, progress)
+        self._settings: dict[str, object] = {
+            **(settings or {}), "host": host, "port": port, "token": token or os.urandom(16).hex(),
+        }
+        if lease is not None:
+            self._settings["lease"] = int(lease) if float(lease).is_integer() else lease
+        self._timeout = timeout
+        self._running: RunningImage | None = self._spawn()
+
+    def wait(self) -> RunningImage:
+        """The image, once it listens (started again should gst crash while loading)."""
+        for attempt in range(1, START_ATTEMPTS + 1):
+            running = self._running or self._spawn()
+            self._running = None
+            try:
+                running.port = _read_port(running, self._timeout)
+                return running
+            except _StartCrashed as crash:
+                if attempt == START_ATTEMPTS:
+                    raise ImageUnreachable(f"the image did not start: {crash}") from None
+        raise AssertionError("unreachable")
+
+    def _spawn(self) -> RunningImage:
+        trust.private_dir(paths.logs_dir(), create=False)  # made when there is a first line to keep
+        install = self._install
+        try:
+            process = children.spawn(
+                install.command(str(START_SCRIPT), image=self._image),
+                env=install.environ(),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,  # Ctrl-C at the terminal is for stui, not the image
+            )
+        except OSError as exc:
+            raise ImageUnreachable(f"could not start gst: {exc}") from None
+        assert process.stdin is not None and process.stdout is not None and process.stderr is not None
+        token = str(self._settings["token"])
+        try:
+            process.stdin.write(json.dumps(self._settings).encode() + b"\n")
+            process.stdin.flush()
+        except OSError:
+            pass
+        running = RunningImage(str(self._settings["host"]), 0, token, process, ImageLog(process.stderr, token))
+        # The clock starts while gst loads the image, not after (a thread's
+        # start is a millisecond or two of a busy machine); ticks the image
+        # cannot read yet wait in the pipe, behind the configuration line.
+        running.start_ticking()
+        return running
 
 
-def _start(
-    install: GstInstall, image: Path, host: str, port: int, token: str, timeout: float, lease: float | None = None,
-    extra: dict[str, object] | None = None,
-) -> RunningImage:
-    trust.private_dir(paths.logs_dir(), create=False)  # made when there is a first line to keep
-    try:
-        process = children.spawn(
-            install.command(str(START_SCRIPT), image=image),
-            env=install.environ(),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,  # Ctrl-C at the terminal is for stui, not the image
-        )
-    except OSError as exc:
-        raise ImageUnreachable(f"could not start gst: {exc}") from None
-    assert process.stdin is not None and process.stdout is not None and process.stderr is not None
-    log = ImageLog(process.stderr, token)
-    settings: dict[str, object] = {**(extra or {}), "host": host, "port": port, "token": token}
-    if lease is not None:
-        settings["lease"] = int(lease) if float(lease).is_integer() else lease
-    try:
-        process.stdin.write(json.dumps(settings).encode() + b"\n")
-        process.stdin.flush()
-    except OSError:
-        pass
-    running = RunningImage(host, 0, token, process, log)
-    # The clock starts while gst loads the image, not after (a thread's
-    # start is a millisecond or two of a busy machine); ticks the image
-    # cannot read yet wait in the pipe, behind the configuration line.
-    running.start_ticking()
-    running.port = _read_port(running, timeout)
-    return running
+_early: Launch | None = None
+
+
+def start_early(progress: Progress | None = None) -> None:
+    """Start the embedded image now, for embedded() to take: a script
+    without a session (whose image is always the embedded one) has its image
+    load while stui imports what runs the script."""
+    global _early
+    _early = Launch(None, "127.0.0.1", 0, None, progress, 30.0, None, None)
+
+
+def embedded(progress: Progress | None = None) -> RunningImage:
+    """The embedded image: the one start_early() began, or a new one."""
+    global _early
+    early, _early = _early, None
+    if early is not None:
+        return early.wait()
+    return launch(progress=progress)
 
 
 def _read_port(running: RunningImage, timeout: float) -> int:

@@ -135,7 +135,7 @@ def _pieces(stretches: Iterator[scanner.Stretch | None]) -> Iterator[Piece | Non
 
 
 def _unit_of(item: scanner.Unit | Piece | None) -> scanner.Unit | None:
-    return item[0] if isinstance(item, tuple) else item
+    return item if item is None or isinstance(item, scanner.Unit) else item[0]
 
 
 def _is_meta(item: scanner.Unit | Piece | None) -> bool:
