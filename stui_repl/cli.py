@@ -42,13 +42,34 @@ exit status: 0 success, 1 Smalltalk error (or an unsaved session, or an internal
   3 no image reachable, 4 a file others could have written (man stui: SECURITY),
   130 interrupted.
 environment: STUI_HOME, STUI_GST, STUI_TOKEN, STUI_PASSPHRASE, STUI_NEW_PASSPHRASE, NO_COLOR,
-  PAGER, LESS, VISUAL, EDITOR, XDG_CONFIG_HOME, XDG_STATE_HOME, XDG_CACHE_HOME.
+  COLUMNS, PAGER, LESS, VISUAL, EDITOR, XDG_CONFIG_HOME, XDG_STATE_HOME, XDG_CACHE_HOME.
 """
+
+
+def _help_width() -> int:
+    """The width argparse takes from shutil.get_terminal_size: COLUMNS, else
+    the terminal's, else 80; less two."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return (columns or 80) - 2
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{message} (stui --help lists the options)")
+
+    def _get_formatter(self) -> argparse.HelpFormatter:
+        # argparse makes one for every option it adds; left to find the
+        # width itself, it imports shutil, and shutil the compression
+        # modules: milliseconds of every start.
+        return self.formatter_class(prog=self.prog, width=_help_width())
 
     def with_debug(self, *, wire: bool = False) -> _Parser:
         """Every command takes --debug (main() looks for it before parsing)."""

@@ -14,7 +14,6 @@ provisioned one is trusted only as trust.py allows (install.py).
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -31,10 +30,20 @@ from .install import (
 )
 
 
+def _which(name: str, path: str) -> str | None:
+    """shutil.which for a plain name on a POSIX PATH: shutil imports the
+    compression modules, milliseconds of every start."""
+    for folder in path.split(os.pathsep):
+        candidate = os.path.join(folder or os.curdir, name)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
 def _from_stui_gst(value: str, environ: Mapping[str, str]) -> GstInstall:
     path = Path(value).expanduser() if "/" in value else None
     if path is None:
-        found = shutil.which(value, path=environ.get("PATH", os.defpath))
+        found = _which(value, environ.get("PATH", os.defpath))
         path = Path(found) if found else None
     if path is None or not path.is_file() or not os.access(path, os.X_OK):
         raise ProvisionError(f"STUI_GST={value}: not an executable file")
@@ -48,7 +57,7 @@ def _from_stui_gst(value: str, environ: Mapping[str, str]) -> GstInstall:
 
 
 def _from_path(environ: Mapping[str, str]) -> GstInstall | None:
-    found = shutil.which("gst", path=environ.get("PATH", os.defpath))
+    found = _which("gst", environ.get("PATH", os.defpath))
     if not found:
         return None
     try:

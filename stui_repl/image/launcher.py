@@ -182,17 +182,33 @@ class RunningImage:
             except OSError:
                 pass
         try:
-            self.process.wait(timeout)
+            _wait(self.process, timeout)
         except subprocess.TimeoutExpired:
             self.process.terminate()
             try:
-                self.process.wait(2.0)
+                _wait(self.process, 2.0)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
         if self.process.stdout:
             self.process.stdout.close()
         self.log.close()
+
+
+def _wait(process: subprocess.Popen[bytes], timeout: float) -> int:
+    """process.wait(timeout), woken by the kernel when the process ends
+    (a pidfd): Popen.wait with a timeout polls in growing sleeps, which
+    made every stop of a quitting image take milliseconds more than it did."""
+    try:
+        pidfd = os.pidfd_open(process.pid)
+    except (AttributeError, OSError):  # not Linux 5.3+, or reaped already
+        return process.wait(timeout)
+    try:
+        if not select.select([pidfd], [], [], timeout)[0]:
+            raise subprocess.TimeoutExpired(process.args, timeout)
+    finally:
+        os.close(pidfd)
+    return process.wait()
 
 
 START_ATTEMPTS = 3
