@@ -211,10 +211,10 @@ def run_scripted(args: argparse.Namespace) -> int:
         if args.session is None and args.connect is None:
             # The script's image is the embedded one: it loads while the
             # modules that run the script are imported.
-            from .image import launcher
+            from .image import attachment
             from .modes.admin import notify
 
-            launcher.start_early(progress=notify)
+            attachment.start_early(progress=notify)
         from .modes import script
         from .render import JsonRenderer, PlainRenderer
 
@@ -247,6 +247,14 @@ def _collect_from_now_on() -> None:
 
 
 def run_interactive(args: argparse.Namespace) -> int:
+    if args.connect is None:
+        # Most sessions use the embedded image: it loads while
+        # prompt_toolkit is imported.
+        from .image import attachment
+        from .modes import prompt  # noqa: F401
+        from .modes.admin import notify
+
+        attachment.start_early(progress=notify)
     from .modes.repl import Repl
 
     controller = open_controller(args, session=args.session or "default", record_history=True)

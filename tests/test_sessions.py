@@ -392,6 +392,41 @@ def test_a_session_remembers_its_remote_image_with_the_token_encrypted(home, sha
         assert shared_image.token.encode() not in path.read_bytes(), path
 
 
+def child_processes(pid: int) -> list[str]:
+    """The command names of a process's children (Linux /proc)."""
+    names = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                names.append((entry / "comm").read_text().strip())
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+    return names
+
+
+def test_a_prompt_on_a_remote_session_lets_the_early_embedded_image_go(home, shared_image, tmp_path):
+    """The REPL starts the embedded image while prompt_toolkit loads; a
+    session that remembers another image lets it go before the prompt."""
+    token_file = tmp_path / "token"
+    token_file.write_text(shared_image.token + "\n")
+    token_file.chmod(0o600)
+    first = run_stui("--session", "remote", "--connect", shared_image.address, "--token-file", str(token_file), "-c", "1")
+    assert first.returncode == 0, first.stderr
+    child = start("--session", "remote")
+    try:
+        assert "gst" not in child_processes(child.pid)
+        type_line(child, "3 + 4", "7")
+        assert quit_repl(child) == 0
+    finally:
+        child.close(force=True)
+    embedded = start()  # the default session: the early image is the one used
+    try:
+        assert child_processes(embedded.pid).count("gst") == 1
+        assert quit_repl(embedded) == 0
+    finally:
+        embedded.close(force=True)
+
+
 def test_delete_asks_first_and_rename_of_the_current_session(home):
     assert run_stui("--session", "old", "-c", "1").returncode == 0
     child = start("--session", "keep")

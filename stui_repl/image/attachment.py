@@ -14,7 +14,21 @@ from ..client.connection import Connection
 from ..errors import UsageError
 
 if TYPE_CHECKING:  # the launcher (and provisioning) is imported only to launch
-    from .launcher import RunningImage
+    from .launcher import Launch, RunningImage
+
+# The embedded image, started before it is asked for (start_early).
+_early: Launch | None = None
+
+
+def start_early(progress: Callable[[str], None] | None = None) -> None:
+    """Start the embedded image now, for the next Attachment.open to take:
+    it loads while stui imports the rest of what the mode needs (a script's
+    scanner and evaluator, the REPL's prompt_toolkit). Opened on an address
+    instead (a session that remembers another image), it is let go."""
+    global _early
+    from .launcher import Launch
+
+    _early = Launch(None, "127.0.0.1", 0, None, progress, 30.0, None, None)
 
 
 def parse_address(text: str) -> tuple[str, int]:
@@ -46,14 +60,21 @@ class Attachment:
         `resume` asks a server for the workspace this stui had before its
         connection broke (see Connection.open).
         """
+        global _early
+        early, _early = _early, None
         if address is not None:
+            if early is not None:
+                early.cancel()
             if not token:
                 raise UsageError(f"connecting to {address} needs the server's token: --token-file FILE or STUI_TOKEN")
             host, port = parse_address(address)
             return cls(Connection.open(host, port, token, resume=resume, timeout=timeout))
-        from .launcher import embedded
+        if early is not None:
+            image = early.wait()
+        else:
+            from .launcher import launch
 
-        image = embedded(progress)
+            image = launch(progress=progress)
         try:
             return cls(Connection.open(image.host, image.port, image.token), image)
         except BaseException:

@@ -263,6 +263,13 @@ class Launch:
         self._timeout = timeout
         self._running: RunningImage | None = self._spawn()
 
+    def cancel(self) -> None:
+        """Not wanted after all: the image goes at once."""
+        if self._running is not None:
+            self._running.process.kill()
+            self._running.stop()
+            self._running = None
+
     def wait(self) -> RunningImage:
         """The image, once it listens (started again should gst crash while loading)."""
         for attempt in range(1, START_ATTEMPTS + 1):
@@ -303,26 +310,6 @@ class Launch:
         # cannot read yet wait in the pipe, behind the configuration line.
         running.start_ticking()
         return running
-
-
-_early: Launch | None = None
-
-
-def start_early(progress: Progress | None = None) -> None:
-    """Start the embedded image now, for embedded() to take: a script
-    without a session (whose image is always the embedded one) has its image
-    load while stui imports what runs the script."""
-    global _early
-    _early = Launch(None, "127.0.0.1", 0, None, progress, 30.0, None, None)
-
-
-def embedded(progress: Progress | None = None) -> RunningImage:
-    """The embedded image: the one start_early() began, or a new one."""
-    global _early
-    early, _early = _early, None
-    if early is not None:
-        return early.wait()
-    return launch(progress=progress)
 
 
 def _read_port(running: RunningImage, timeout: float) -> int:
