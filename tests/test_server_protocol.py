@@ -978,10 +978,10 @@ def test_a_non_loopback_address_without_a_token_is_refused(gst_install, server_i
 
 
 def test_the_launcher_reports_the_refusal_in_one_line(gst_install, server_image):
-    from stui_repl.image.launcher import _start
+    from stui_repl.image.launcher import Launch
 
     with pytest.raises(ImageUnreachable) as caught:
-        _start(gst_install, server_image, "0.0.0.0", 0, "", 30.0)
+        Launch(gst_install, "0.0.0.0", 0, "", None, 30.0, None, None).wait()
     message = str(caught.value)
     assert "\n" not in message
     assert message.startswith("the image did not start: stui server: refusing to listen on 0.0.0.0 without a token")

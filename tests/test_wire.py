@@ -111,25 +111,27 @@ def test_eval_request_sends_only_what_differs_from_the_defaults():
 
 
 def test_the_launcher_starts_again_when_gst_crashes_while_starting(monkeypatch):
+    import types
+
     from stui_repl.image import launcher
 
-    attempts = []
+    spawned = []
 
-    def crashing_start(*args):
-        attempts.append(args)
-        if len(attempts) < launcher.START_ATTEMPTS:
+    def crashing_until_the_last(running, timeout):
+        if len(spawned) < launcher.START_ATTEMPTS:
             raise launcher._StartCrashed("libgst.so.7(+0x783b9)")
-        return "started"
+        return 4242
 
     monkeypatch.setattr(launcher, "server_image", lambda install, progress=None: "image")
-    monkeypatch.setattr(launcher, "_start", crashing_start)
-    assert launcher.launch(install=object()) == "started"
-    assert len(attempts) == launcher.START_ATTEMPTS
+    monkeypatch.setattr(launcher.Launch, "_spawn", lambda self: spawned.append(1) or types.SimpleNamespace(port=0))
+    monkeypatch.setattr(launcher, "_read_port", crashing_until_the_last)
+    assert launcher.launch(install=object()).port == 4242
+    assert len(spawned) == launcher.START_ATTEMPTS
 
-    def always_crashing(*args):
+    def always_crashing(running, timeout):
         raise launcher._StartCrashed("libgst.so.7(+0x783b9)")
 
-    monkeypatch.setattr(launcher, "_start", always_crashing)
+    monkeypatch.setattr(launcher, "_read_port", always_crashing)
     from stui_repl.errors import ImageUnreachable
 
     with pytest.raises(ImageUnreachable, match="did not start"):

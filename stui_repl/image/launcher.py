@@ -238,7 +238,7 @@ def launch(
     configuration line (docs/protocol.md, *Starting a server*), such as
     `helloTimeout`.
     """
-    return Launch(install, host, port, token, progress, timeout, lease, settings).wait()
+    return Launch(install, host, port, token or None, progress, timeout, lease, settings).wait()
 
 
 class Launch:
@@ -256,7 +256,7 @@ class Launch:
             raise ImageUnreachable(str(exc)) from None
         self._image = server_image(self._install, progress)
         self._settings: dict[str, object] = {
-            **(settings or {}), "host": host, "port": port, "token": token or os.urandom(16).hex(),
+            **(settings or {}), "host": host, "port": port, "token": os.urandom(16).hex() if token is None else token,
         }
         if lease is not None:
             self._settings["lease"] = int(lease) if float(lease).is_integer() else lease
