@@ -187,6 +187,21 @@ def test_tab_completes_classes_and_selectors_in_the_commands(repl):
     repl.screen.expect(r"Object>>printString")
 
 
+def test_completion_after_a_class_offers_only_what_that_side_implements(client):
+    """`Point>>` completes with Point's own selectors, `Point class>>` with
+    its class side's (what :source and :edit can open); an unknown class,
+    with nothing."""
+    from types import SimpleNamespace
+
+    from stui_repl.commands.browse import complete_method
+
+    connection = SimpleNamespace(request=lambda message: client.request({"id": "c", **message}))  # as Connection numbers them
+    context = SimpleNamespace(evaluator=SimpleNamespace(connection=connection))
+    assert complete_method(context, "Point>>tr") == ["Point>>transpose", "Point>>truncateTo:", "Point>>truncatedGrid:"]
+    assert complete_method(context, "Point class>>") == ["Point class>>new", "Point class>>x:y:"]
+    assert complete_method(context, "Zork>>") == []
+
+
 def test_long_lists_go_through_the_pager(server_image, tmp_path):
     pager = tmp_path / "pager.sh"
     seen = tmp_path / "seen"

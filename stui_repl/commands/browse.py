@@ -250,4 +250,22 @@ def complete_method(context: Context | None, typed: str) -> list[str]:
     if ">>" not in typed:
         return _complete_names(context, typed, classes_only=True)
     receiver, _, prefix = typed.partition(">>")
-    return [f"{receiver}>>{c['text']}" for c in _candidates(context, prefix, "selector")]
+    return [f"{receiver}>>{selector}" for selector in _selectors_of(context, receiver) if selector.startswith(prefix)]
+
+
+_RECEIVER = re.compile(rf"(?P<class>{_CLASS})(?P<meta>\s+class)?\s*")
+
+
+def _selectors_of(context: Context | None, receiver: str) -> list[str]:
+    """The selectors `Animal` (or `Animal class`) implements itself, as
+    :browse lists them: what :source and :edit can open after `Animal>>`.
+    None for a class the image does not have (a new one for :edit)."""
+    match = _RECEIVER.fullmatch(receiver)
+    if context is None or match is None:
+        return []
+    try:
+        reply = ask(context, {"op": "browse", "class": match["class"]})
+    except (StuiError, OSError):  # not connected, or no such class
+        return []
+    categories = reply.get("classCategories" if match["meta"] else "instanceCategories") or []
+    return sorted(str(s) for category in categories for s in category.get("selectors", []))
