@@ -144,6 +144,26 @@ def test_history_escaping_round_trips_random_text_with_surrogates():
         assert F.parse(minimal(F.render_history([(t(1), text)]))).history == [(t(1), expected)]
 
 
+def test_the_separator_the_history_is_read_with_may_be_in_an_input_raw_or_escaped():
+    history = [(t(1), "a\x9eb"), (t(2), "c\\d\n")]  # raw, and beside escapes that need unescaping
+    assert F.parse(minimal(F.render_history(history))).history == history
+    by_hand = minimal(f"[history]\nentries = '''\n{t(1)} a\\x9eb\n{t(2)} c\\nd\n'''\n")
+    assert F.parse(by_hand).history == [(t(1), "a\x9eb"), (t(2), "c\nd")]
+
+
+def test_unescaping_without_a_regex_agrees_with_the_escape_grammar():
+    """_unescape's str.replace path (no \\x or \\u in the text) against the grammar, on random escaped text."""
+    simple = {"n": "\n", "r": "\r", "t": "\t", "\\": "\\", "'": "'"}
+
+    def by_grammar(text: str) -> str:
+        return re.sub(r"\\(.)", lambda m: simple.get(m.group(1), m.group()), text)
+
+    rng = random.Random(5)
+    for _ in range(3000):
+        text = "".join(rng.choice("\\\\\\nrt'qa\n ") for _ in range(rng.randrange(0, 12)))
+        assert F._unescape(text) == by_grammar(text), repr(text)
+
+
 def test_string_values_round_trip_random_text():
     rng = random.Random(99)
     for _ in range(200):

@@ -153,6 +153,13 @@ _SIMPLE_UNESCAPES = {"n": "\n", "r": "\r", "t": "\t", "\\": "\\", "'": "'"}
 def _unescape(text: str) -> str:
     if "\\" not in text:
         return text
+    if "\\x" not in text and "\\u" not in text:
+        # Only the escapes str.replace can undo, once escaped backslashes
+        # are split off (a callback per escape took 5 ms of a full history).
+        return "\\".join(
+            part.replace("\\n", "\n").replace("\\r", "\r").replace("\\t", "\t").replace("\\'", "'")
+            for part in text.split("\\\\")
+        )
 
     def one(match: re.Match[str]) -> str:
         code = match.group(1)
@@ -163,8 +170,15 @@ def _unescape(text: str) -> str:
     return _UNESCAPE.sub(one, text)
 
 
+# The history as stui writes it: each line a time in the session spelling,
+# a space and an input.
+_CANONICAL_HISTORY = re.compile(r"(?:\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z [^\n]*+\n)*+")
+
+
 def parse_history(entries: str, fallback_time: str) -> list[tuple[str, str]]:
     """Lines of `time input`; a line a person added without a time takes the one before."""
+    if _CANONICAL_HISTORY.fullmatch(entries):
+        return _parse_canonical_history(entries)
     history: list[tuple[str, str]] = []
     when = fallback_time
     for line in entries.split("\n"):
@@ -181,6 +195,20 @@ def parse_history(entries: str, fallback_time: str) -> list[tuple[str, str]]:
                 text = line
         history.append((when, _unescape(text)))
     return history
+
+
+def _parse_canonical_history(entries: str) -> list[tuple[str, str]]:
+    """As render_history writes: the inputs are unescaped in one pass over
+    them all, joined, not one per entry (a full history: 4 ms, not 23)."""
+    lines = entries.split("\n")
+    lines.pop()  # after the last line break
+    texts = [line[25:] for line in lines]
+    joined = _SEPARATOR.join(texts)
+    if "\\" in joined:
+        unescaped = _unescape(joined).split(_SEPARATOR)
+        # An input holding the separator, raw or escaped, is unescaped on its own.
+        texts = unescaped if len(unescaped) == len(texts) else [_unescape(text) for text in texts]
+    return [(line[:24], text) for line, text in zip(lines, texts, strict=True)]
 
 
 def parse(text: str) -> Session:
