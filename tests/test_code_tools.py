@@ -55,6 +55,16 @@ def test_source_of_a_kernel_method_is_read_from_the_kernel_directory(client):
     assert "nextPutAll: self class article" in method["source"]
 
 
+def test_source_of_a_method_of_a_package_is_read_from_its_archive(client):
+    """The server image loads Sockets from Sockets.star: its methods hold
+    the archive member, though their file names look relative."""
+    reply = client.request({"id": 1, "op": "source", "class": "Sockets.Socket", "selector": "flush"})
+    assert reply["ok"], reply
+    [method] = reply["methods"]
+    assert method["source"].startswith("flush [")
+    assert "writeBuffer flush" in method["source"]
+
+
 def test_source_of_a_method_defined_at_the_prompt_and_of_a_class_side_one(client):
     reply = client.request({"id": 2, "op": "source", "class": "Animal", "selector": "name:"})
     assert reply["methods"][0]["source"] == "name: aString [ <category: 'accessing'> name := aString ]"
