@@ -1,0 +1,207 @@
+"""The post-mortem debugger: its protocol operation over a real socket, and
+the :debug prompt on a real gst (issue 14)."""
+
+from __future__ import annotations
+
+import pytest
+from test_server_protocol import RawClient
+
+import stui_repl
+
+CLASSES = (
+    "Object subclass: Account [ | balance | "
+    "balance [ ^balance ] "
+    "deposit: amount [ | before | before := balance. balance := before + amount. ^balance ] "
+    "withdraw: amount [ amount > balance ifTrue: [^self error: 'insufficient funds']. balance := balance - amount ] "
+    "init [ balance := 0 ] ]\n"
+)
+
+
+@pytest.fixture
+def client(shared_image):
+    raw = RawClient(shared_image.port)
+    assert raw.hello(shared_image.token)["ok"]
+    reply = raw.request({"id": "def", "op": "eval", "code": CLASSES, "mode": "fileIn"})
+    assert reply["ok"], reply
+    yield raw
+    raw.close()
+
+
+def test_the_tree_under_test_is_this_one():
+    assert "wt-debug" in stui_repl.__file__ or "main" not in stui_repl.__file__
+
+
+def test_a_failure_is_kept_for_the_debugger_and_where_lists_its_frames(client):
+    reply = client.request({"id": 1, "op": "eval", "code": "a := Account new init. a deposit: nil", "debug": True})
+    assert reply["ok"] is False and reply["error"]["debug"] is True, reply
+    where = client.request({"id": 2, "op": "debug", "action": "where"})
+    assert where["ok"], where
+    print(where)
+    labels = [f["label"] for f in where["frames"]]
+    assert "Account>>deposit:" in labels
+    assert labels[-1] == "DoIt"
+
+
+def fail_in_deposit(client: RawClient, request_id: object = 1) -> dict:
+    reply = client.request({"id": request_id, "op": "eval", "code": "a := Account new init. a deposit: 5. a deposit: nil", "debug": True})
+    assert reply["ok"] is False and reply["error"].get("debug") is True, reply
+    return reply
+
+
+def frame_index(client: RawClient, label: str) -> int:
+    where = client.request({"id": "w", "op": "debug", "action": "where"})
+    return next(f["index"] for f in where["frames"] if f["label"] == label)
+
+
+def test_frame_shows_the_source_with_the_current_line(client):
+    fail_in_deposit(client)
+    index = frame_index(client, "Account>>deposit:")
+    reply = client.request({"id": 2, "op": "debug", "action": "frame", "frame": index})
+    assert reply["ok"], reply
+    assert reply["source"].startswith("deposit: amount [")
+    assert reply["frame"]["label"] == "Account>>deposit:"
+    assert reply["line"] == 1
+    doit = client.request({"id": 3, "op": "debug", "action": "frame", "frame": index + 1})
+    assert doit["source"] == "a := Account new init. a deposit: 5. a deposit: nil"
+
+
+def test_temps_names_receiver_arguments_and_temporaries(client):
+    fail_in_deposit(client)
+    index = frame_index(client, "Account>>deposit:")
+    reply = client.request({"id": 2, "op": "debug", "action": "temps", "frame": index})
+    assert reply["ok"], reply
+    assert reply["receiver"]["class"] == "Account"
+    found = {v["name"]: (v["kind"], v["value"]) for v in reply["variables"]}
+    assert found == {"amount": ("argument", "nil"), "before": ("temporary", "5")}
+
+
+def test_code_evaluated_in_a_frame_sees_self_arguments_and_temporaries(client):
+    fail_in_deposit(client)
+    index = frame_index(client, "Account>>deposit:")
+    reply = client.request({"id": 2, "op": "debug", "action": "eval", "frame": index, "code": "before + balance + 100"})
+    assert (reply["ok"], reply.get("value"), reply.get("class")) == (True, "110", "SmallInteger"), reply
+    reply = client.request({"id": 3, "op": "debug", "action": "eval", "code": "amount := 7. self balance"})
+    assert reply["value"] == "5", reply
+    # the assignment reached the frame
+    reply = client.request({"id": 4, "op": "debug", "action": "temps"})
+    assert {v["name"]: v["value"] for v in reply["variables"]}["amount"] == "7"
+
+
+def test_retry_after_fixing_the_method_runs_the_evaluation_to_its_end(client):
+    client.request({"id": 0, "op": "eval", "mode": "fileIn", "code": "Object subclass: Fragile [ run [ ^self step + 1 ] step [ ^nil foo ] ]"})
+    reply = client.request({"id": 1, "op": "eval", "code": "Fragile new run * 10", "debug": True})
+    assert reply["error"]["debug"] is True, reply
+    index = frame_index(client, "Fragile>>step")
+    fixed = client.request({"id": 2, "op": "debug", "action": "eval", "code": "Fragile compile: 'step [ ^41 ]'. 0"})
+    assert fixed["ok"], fixed
+    reply = client.request({"id": 3, "op": "debug", "action": "retry", "frame": index})
+    assert (reply["ok"], reply.get("value")) == (True, "420"), reply
+    gone = client.request({"id": 4, "op": "debug", "action": "where"})
+    assert gone["error"]["kind"] == "not-found"
+
+
+def test_return_answers_a_value_from_a_frame(client):
+    fail_in_deposit(client)
+    index = frame_index(client, "SmallInteger>>+")
+    reply = client.request({"id": 2, "op": "debug", "action": "return", "frame": index, "code": "5 * 100"})
+    assert (reply["ok"], reply.get("value")) == (True, "500"), reply
+
+
+def test_proceed_resumes_a_resumable_error_and_refuses_another(client):
+    reply = client.request({"id": 1, "op": "eval", "code": "(3 / 0) printNl. 'after' displayNl. 7", "debug": True})
+    assert reply["error"]["debug"] is True
+    reply = client.request({"id": 2, "op": "debug", "action": "proceed"})
+    assert (reply["ok"], reply.get("value")) == (True, "7"), reply
+    assert client.output(2) == "nil\nafter\n"
+    client.request({"id": 3, "op": "eval", "code": "self error: 'stop'", "debug": True})
+    reply = client.request({"id": 4, "op": "debug", "action": "proceed"})
+    assert reply["error"]["kind"] == "not-resumable", reply
+
+
+def test_a_new_failure_after_going_on_is_kept_again(client):
+    fail_in_deposit(client)
+    index = frame_index(client, "Account>>deposit:")
+    reply = client.request({"id": 2, "op": "debug", "action": "retry", "frame": index})
+    assert reply["ok"] is False and reply["error"]["debug"] is True, reply
+    assert client.request({"id": 3, "op": "debug", "action": "where"})["ok"]
+
+
+def test_abandon_runs_the_ensure_blocks_then_nothing_is_left(client):
+    reply = client.request({"id": 1, "op": "eval", "code": "[1/0] ensure: ['cleaned' displayNl]", "debug": True})
+    assert reply["error"]["debug"] is True
+    assert client.output(1) == ""
+    reply = client.request({"id": 2, "op": "debug", "action": "abandon"})
+    assert reply == {"id": 2, "ok": True, "abandoned": True}
+    assert client.output(2) == "cleaned\n"
+    assert client.request({"id": 3, "op": "debug", "action": "where"})["error"]["kind"] == "not-found"
+
+
+def test_the_next_evaluation_abandons_the_kept_process(client):
+    client.request({"id": 1, "op": "eval", "code": "[nil foo] ensure: ['unwound' displayNl]", "debug": True})
+    reply = client.request({"id": 2, "op": "eval", "code": "3 + 4"})
+    assert reply["value"] == "7"
+    assert client.output(2) == "unwound\n"
+    assert client.request({"id": 3, "op": "debug"})["error"]["kind"] == "not-found"
+
+
+def test_without_debug_an_error_unwinds_as_before(client):
+    reply = client.request({"id": 1, "op": "eval", "code": "[nil foo] ensure: ['unwound' displayNl]"})
+    assert "debug" not in reply["error"]
+    assert client.output(1) == "unwound\n"
+    assert client.request({"id": 2, "op": "debug", "action": "where"})["error"]["kind"] == "not-found"
+
+
+def test_an_interrupt_keeps_the_loop_and_proceed_continues_it(client):
+    client.send({"id": 1, "op": "eval", "code": "n := 0. [n < 3000000] whileTrue: [n := n + 1]. n", "debug": True})
+    replies = {}
+    interrupt_id = 100
+    while True:  # not timing-sensitive: interrupt until one stops something
+        client.send({"id": interrupt_id, "op": "interrupt"})
+        while interrupt_id not in replies:
+            reply = client.receive()
+            replies[reply["id"]] = reply
+        if replies[interrupt_id]["interrupted"]:
+            break
+        interrupt_id += 1
+    while 1 not in replies:
+        reply = client.receive()
+        replies[reply["id"]] = reply
+    error = replies[1]["error"]
+    assert (error["kind"], error.get("debug")) == ("interrupted", True), replies[1]
+    where = client.request({"id": 2, "op": "debug", "action": "where"})
+    assert where["reason"] == "interrupted" and where["frames"][-1]["label"] == "DoIt", where
+    reply = client.request({"id": 3, "op": "debug", "action": "proceed"})
+    assert (reply["ok"], reply.get("value")) == (True, "3000000"), reply
+
+
+@pytest.mark.parametrize(
+    ("request_", "kind", "message"),
+    [
+        ({"action": "where"}, "not-found", "nothing to debug: no evaluation of this workspace is suspended"),
+        ({"action": "jump"}, "malformed", "action must be"),
+        ({"action": "frame", "frame": -1}, "malformed", "frame must be an integer, 0 or more"),
+        ({"action": "eval"}, "malformed", "code must be a string"),
+        ({"action": "return", "code": 3}, "malformed", "code must be a string"),
+    ],
+)
+def test_bad_debug_requests(client, request_, kind, message):
+    reply = client.request({"id": "bad", "op": "debug", **request_})
+    assert reply["ok"] is False
+    assert reply["error"]["kind"] == kind and reply["error"]["message"].startswith(message), reply
+
+
+def test_a_frame_out_of_range_is_not_found(client):
+    fail_in_deposit(client)
+    reply = client.request({"id": 2, "op": "debug", "action": "frame", "frame": 99})
+    assert reply["error"]["kind"] == "not-found" and reply["error"]["message"].startswith("no frame 99"), reply
+
+
+def test_debug_field_must_be_a_boolean(client):
+    reply = client.request({"id": 1, "op": "eval", "code": "3", "debug": "yes"})
+    assert reply["error"] == {"kind": "malformed", "message": "debug must be true or false"}
+
+
+def test_hello_lists_the_debug_op(client, shared_image):
+    raw = RawClient(shared_image.port)
+    assert "debug" in raw.hello(shared_image.token)["ops"]
+    raw.close()
