@@ -4,9 +4,15 @@ the :debug prompt on a real gst (issue 14)."""
 from __future__ import annotations
 
 import pytest
+import test_repl
+from test_repl import PROMPT, submit
 from test_server_protocol import RawClient
 
 import stui_repl
+from stui_repl.commands.debug import frame_line, source_lines
+
+repl = test_repl.repl  # the fixture: a real stui at a prompt
+DEBUG = "debug>"
 
 CLASSES = (
     "Object subclass: Account [ | balance | "
@@ -205,3 +211,152 @@ def test_hello_lists_the_debug_op(client, shared_image):
     raw = RawClient(shared_image.port)
     assert "debug" in raw.hello(shared_image.token)["ops"]
     raw.close()
+
+
+# -- at the prompt -------------------------------------------------------------------------
+
+
+def at_prompt(child, line: str, *expected: str, prompt: str = PROMPT) -> None:
+    """Enter a line, see what it prints (regular expressions, in order), then the prompt."""
+    submit(child, line)
+    for pattern in expected:
+        child.screen.expect(pattern)
+    child.screen.expect_exact(prompt)
+
+
+def define_classes(child) -> None:
+    at_prompt(child, CLASSES.strip(), "defined Account")
+    at_prompt(child, "Object subclass: Fragile [ run [ ^self step + 1 ] step [ ^nil foo ] ]", "defined Fragile")
+
+
+def test_where_frame_temps_and_code_in_a_frame(repl):
+    define_classes(repl)
+    at_prompt(repl, "a := Account new init. a deposit: 5. a deposit: nil",
+              "nil does not understand #generality", r"\(:debug opens the debugger")
+    at_prompt(repl, ":debug", "MessageNotUnderstood: nil does not understand #generality:",
+              r"> *1   UndefinedObject\(Object\)>>doesNotUnderstand: #generality  \(SysExcept.st:\d+\)",
+              r"3 \* Account>>deposit:", r"4 \* DoIt  \(line 1\)", prompt=DEBUG)
+    at_prompt(repl, "frame 3", r"> +3 \* Account>>deposit:", r"-> 1  deposit: amount \[ \| before \|", prompt=DEBUG)
+    at_prompt(repl, "temps", r"self\W+receiver\W+Account", r"amount\W+argument\W+UndefinedObject\W+nil",
+              r"before\W+temporary\W+SmallInteger\W+5", prompt=DEBUG)
+    at_prompt(repl, "before * 10 + balance", r"55\s+SmallInteger", prompt=DEBUG)
+    at_prompt(repl, "frame 9", r"no frame 9 \(the frames are 1 to 4\)", prompt=DEBUG)
+    at_prompt(repl, "abandon", "abandoned")
+    at_prompt(repl, "a balance", r"5\s+SmallInteger")
+
+
+def test_fixing_a_method_in_the_debugger_and_retrying_its_frame(repl):
+    define_classes(repl)
+    at_prompt(repl, "Fragile new run * 10", "nil does not understand #foo")
+    at_prompt(repl, ":debug", r"2 \* Fragile>>step", prompt=DEBUG)
+    at_prompt(repl, "Fragile compile: 'step [ ^41 ]'", r"Fragile>>step", prompt=DEBUG)
+    at_prompt(repl, "frame 2", r"> +2 \* Fragile>>step", prompt=DEBUG)
+    at_prompt(repl, "retry", r"420\s+SmallInteger")  # the evaluation's own value, back at st>
+    at_prompt(repl, ":debug", "nothing to debug")
+
+
+def test_return_a_value_from_a_frame(repl):
+    define_classes(repl)
+    at_prompt(repl, "Fragile new run * 10", "nil does not understand #foo")
+    at_prompt(repl, ":debug", r"2 \* Fragile>>step", prompt=DEBUG)
+    at_prompt(repl, "frame 2", r"Fragile>>step", prompt=DEBUG)
+    at_prompt(repl, "return 6 * 7", r"430\s+SmallInteger")
+
+
+def test_ctrl_c_in_a_loop_offers_the_debugger_and_proceed_continues_it(repl):
+    # One unit (its temporaries make it one), so Ctrl-C comes while it runs.
+    submit(repl, "| t | stop := false. n := 0. 'started' displayNl. [stop] whileFalse: [n := n + 1]. n > 0")
+    repl.screen.expect(r"\nstarted")
+    repl.sendintr()
+    repl.screen.expect("evaluation interrupted")
+    repl.screen.expect(r"\(:debug opens the debugger")
+    repl.screen.expect_exact(PROMPT)
+    at_prompt(repl, ":debug", "interrupted here:", r"\* DoIt  \(line 1\)", prompt=DEBUG)
+    at_prompt(repl, "stop := true", r"true\s+True", prompt=DEBUG)
+    at_prompt(repl, "proceed", r"true\s+True")
+
+
+def test_abandon_runs_the_ensure_blocks(repl):
+    submit(repl, "[1/0] ensure: ['cleaned up' displayNl]")
+    repl.screen.expect("ZeroDivide")
+    repl.screen.expect_exact(PROMPT)
+    assert "cleaned up" not in repl.screen.text.rsplit("ZeroDivide", 1)[1]
+    at_prompt(repl, ":debug abandon", "cleaned up", "abandoned")
+    at_prompt(repl, ":debug", "nothing to debug")
+
+
+def test_ctrl_d_leaves_the_debugger_and_abandons(repl):
+    at_prompt(repl, "[nil foo] ensure: ['unwound' displayNl]", "nil does not understand #foo")
+    at_prompt(repl, ":debug", r"\* DoIt", prompt=DEBUG)
+    repl.sendcontrol("d")
+    repl.screen.expect("unwound")
+    repl.screen.expect("abandoned")
+    repl.screen.expect_exact(PROMPT)
+    at_prompt(repl, "3 + 4", r"7\s+SmallInteger")
+
+
+def test_the_next_evaluation_ends_the_kept_process(repl):
+    at_prompt(repl, "[nil foo] ensure: ['unwound' displayNl]", "nil does not understand #foo")
+    at_prompt(repl, "3 + 4", "unwound", r"7\s+SmallInteger")
+    at_prompt(repl, ":debug", "nothing to debug")
+
+
+def test_tab_completes_the_verbs_at_the_debug_prompt(repl):
+    at_prompt(repl, "nil foo", "nil does not understand #foo")
+    at_prompt(repl, ":debug", r"DoIt", prompt=DEBUG)
+    repl.send("wh\t")
+    repl.screen.expect_exact("where")
+    submit(repl, "")
+    repl.screen.expect(r"> +\d+ +UndefinedObject\(Object\)>>doesNotUnderstand: #foo")
+    repl.screen.expect_exact(DEBUG)
+    at_prompt(repl, "abandon", "abandoned")
+
+
+def test_scripts_keep_no_process_and_say_nothing_of_the_debugger():
+    from conftest import run_stui
+
+    done = run_stui("-c", "[nil foo] ensure: ['unwound' displayNl]. 3")
+    assert done.returncode == 1
+    assert "unwound" in done.stdout
+    assert ":debug" not in done.stderr
+
+
+def test_a_released_workspace_unwinds_its_kept_process(gst_install, server_image):
+    """As a client on another machine whose connection is gone: with a lease
+    of 0 its workspace goes at once, and its kept process unwinds."""
+    from stui_repl.image.launcher import launch
+
+    running = launch(gst_install, lease=0)
+    try:
+        gone = RawClient(running.port)
+        assert gone.hello(running.token)["ok"]
+        reply = gone.request({"id": 1, "op": "eval", "debug": True,
+                              "code": "[nil foo] ensure: [Smalltalk at: #StuiDebugReleased put: true]"})
+        assert reply["error"]["debug"] is True
+        gone.close()
+        other = RawClient(running.port)
+        assert other.hello(running.token)["ok"]
+        for attempt in range(200):  # the release happens when the server sees the socket closed
+            reply = other.request({"id": attempt, "op": "eval", "code": "Smalltalk at: #StuiDebugReleased ifAbsent: [false]"})
+            if reply["value"] == "true":
+                break
+            other.request({"id": "wait", "op": "eval", "code": "(Delay forMilliseconds: 50) wait"})
+        assert reply["value"] == "true"
+        other.close()
+    finally:
+        running.stop()
+
+
+# -- how the debugger's answers read ----------------------------------------------------
+
+
+def test_frame_lines_mark_the_selected_frame_and_the_persons_code():
+    assert frame_line({"index": 3, "label": "Account>>deposit:", "user": True}, selected=True) == ">  3 * Account>>deposit:"
+    assert frame_line({"index": 1, "label": "SmallInteger>>+", "file": "SmallInt.st", "line": 179}) == (
+        "   1   SmallInteger>>+  (SmallInt.st:179)")
+    assert frame_line({"index": 4, "label": "DoIt", "line": 2, "user": True}) == "   4 * DoIt  (line 2)"
+
+
+def test_source_lines_number_as_the_file_does_and_mark_the_current_one():
+    assert source_lines("a [\n  ^1/0\n]", 2, 9) == ["    9  a [", "-> 10    ^1/0", "   11  ]"]
+    assert source_lines(None, 1, 1) == ["  (the image has no source for this method)"]

@@ -40,7 +40,7 @@ class Outcome:
 
 def request_for(
     unit: scanner.Unit, *, print_value: bool = True, batch: str | None = None, describe: bool = False,
-    defined: bool = False,
+    defined: bool = False, debug: bool = False,
 ) -> dict[str, Any]:
     """The protocol request that evaluates one scanned unit.
 
@@ -54,7 +54,9 @@ def request_for(
         return wire.eval_request(
             unit.code, mode="fileIn", print_value=print_value, batch=batch, line=unit.line, defined=defined
         )
-    request = wire.eval_request(unit.code, declare=unit.names, print_value=print_value, batch=batch, line=unit.line)
+    request = wire.eval_request(
+        unit.code, declare=unit.names, print_value=print_value, batch=batch, line=unit.line, debug=debug
+    )
     if describe and unit.names:
         request["bindings"] = True
     return request
@@ -194,13 +196,14 @@ class Evaluator:
         on_interrupt: Callable[[], None] | None = None,
         patience: float | None = None,
         defined: bool = False,
+        debug: bool = False,
     ) -> wire.EvalResult:
         """Send one unit and wait; Ctrl-C while waiting interrupts the image.
 
         Once interrupted, the image has `patience` seconds to answer: one
         that does not even then is hung (ConnectionLost), not busy.
         """
-        request = request_for(unit, describe=self.describe, defined=defined)
+        request = request_for(unit, describe=self.describe, defined=defined, debug=debug)
         reply = self._wait_interruptibly(request, on_interrupt, patience)
         return scrubbed(result_of(unit, reply), self.scrub)
 
@@ -517,6 +520,15 @@ class Evaluator:
         if self.scrub is _no_scrub:
             return record
         return {k: self.scrub(v) if k in keys and isinstance(v, str) else v for k, v in record.items()}
+
+    def debug(
+        self, action: str, *, frame: int | None = None, code: str | None = None,
+        on_interrupt: Callable[[], None] | None = None, patience: float | None = None,
+    ) -> dict[str, Any]:
+        """A request to the debugger of the kept process; Ctrl-C while it
+        runs code (eval, retry, return, proceed) interrupts the image."""
+        reply = self._wait_interruptibly(wire.debug_request(action, frame=frame, code=code), on_interrupt, patience)
+        return self._scrub_fields(reply, ("value",))
 
     def complete(self, prefix: str, kind: str, *, timeout: float = 2.0) -> list[dict[str, Any]]:
         reply = self.connection.request(wire.complete_request(prefix, kind), timeout=timeout)
