@@ -23,15 +23,16 @@ from .registry import Context, command
 
 PROMPT = "debug> "
 
-VERBS: dict[str, str] = {
-    "where": "list the frames (> selected, * your code)",
-    "frame": "frame N: show that frame's source with its line marked, and select it",
-    "temps": "the selected frame's receiver, arguments and temporaries",
-    "retry": "restart the selected frame (after fixing its method, say)",
-    "return": "return EXPR: return a value from the selected frame",
-    "proceed": "go on from where it stopped (an interrupt, a resumable error)",
-    "abandon": "unwind it (its ensure: blocks run) and leave",
-    "help": "this list; anything else is evaluated in the selected frame",
+# verb -> (syntax, what it does): the debug> prompt's help, :help debug and the man page.
+VERBS: dict[str, tuple[str, str]] = {
+    "where": ("where", "list the frames: > marks the selected one, * your code"),
+    "frame": ("frame N", "show frame N's source with its current line marked, and select it"),
+    "temps": ("temps", "the selected frame's receiver, arguments and temporaries, with their values"),
+    "retry": ("retry", "restart the selected frame (after fixing its method, say)"),
+    "return": ("return EXPR", "return the value of EXPR from the selected frame"),
+    "proceed": ("proceed", "go on from where it stopped (after an interrupt, or a resumable error)"),
+    "abandon": ("abandon", "unwind it (its ensure: blocks run) and leave the debugger"),
+    "help": ("help", "this list; any other input is evaluated in the selected frame"),
 }
 
 
@@ -76,8 +77,8 @@ class DebugSession:
         verb, _, argument = line.strip().partition(" ")
         argument = argument.strip()
         if verb == "help":
-            for name, text in VERBS.items():
-                self.renderer.info(f"  {name:<8} {text}")
+            for syntax, text in VERBS.values():
+                self.renderer.info(f"  {syntax:<12} {text}")
         elif verb == "where" and not argument:
             self.where()
         elif verb == "frame":
@@ -203,8 +204,8 @@ _PROMPT_LINES: list[Callable[[], str]] = []  # one debug> prompt (and history) f
 
 
 @command(
-    "debug", "[VERB]", "debug the last failed or interrupted evaluation (debug> prompt; :debug abandon unwinds it)",
-    complete=_complete_verbs, details=lambda: [(f"{name}", text) for name, text in VERBS.items()],
+    "debug", "[VERB]", "debug the last failed or interrupted evaluation at a debug> prompt",
+    complete=_complete_verbs, details=lambda: list(VERBS.values()),
 )
 def _debug(context: Context, argument: str) -> None:
     session = DebugSession(context)
