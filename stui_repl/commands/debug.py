@@ -130,6 +130,8 @@ class DebugSession:
 
     def evaluate(self, code: str) -> None:
         self.show(EvalResult.from_reply(self.ask("eval", code=code)))
+        # A method fixed here is the session's, as one fixed at the prompt.
+        self.context.controller.take_code()
 
     def going_on(self, reply: dict[str, Any]) -> None:
         """The evaluation went on: its outcome, as the prompt shows one. It
