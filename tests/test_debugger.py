@@ -106,6 +106,17 @@ def test_retry_after_fixing_the_method_runs_the_evaluation_to_its_end(client):
     assert gone["error"]["kind"] == "not-found"
 
 
+def test_retry_of_the_evaluated_code_runs_it_again(client):
+    client.request({"id": 0, "op": "eval", "code": "acct := Account new init", "declare": ["acct"]})
+    reply = client.request({"id": 1, "op": "eval", "code": "| t | t := 5. acct withdraw: t. acct balance", "debug": True})
+    assert reply["error"]["message"] == "insufficient funds", reply
+    index = frame_index(client, "DoIt")
+    fixed = client.request({"id": 2, "op": "debug", "action": "eval", "code": "acct deposit: 12"})
+    assert fixed.get("value") == "12", fixed
+    reply = client.request({"id": 3, "op": "debug", "action": "retry", "frame": index})
+    assert (reply["ok"], reply.get("value")) == (True, "7"), reply
+
+
 def test_return_answers_a_value_from_a_frame(client):
     fail_in_deposit(client)
     index = frame_index(client, "SmallInteger>>+")
