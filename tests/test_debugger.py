@@ -320,6 +320,10 @@ def test_tab_completes_the_verbs_at_the_debug_prompt(repl):
     submit(repl, "")
     repl.screen.expect(r"> +\d+ +UndefinedObject\(Object\)>>doesNotUnderstand: #foo")
     repl.screen.expect_exact(DEBUG)
+    repl.send("\x1b[A")  # Up: the debugger's own history, not the prompt's
+    submit(repl, "")
+    repl.screen.expect(r"> +\d+ +UndefinedObject\(Object\)>>doesNotUnderstand: #foo")
+    repl.screen.expect_exact(DEBUG)
     at_prompt(repl, "abandon", "abandoned")
 
 

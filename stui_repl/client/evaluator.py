@@ -528,7 +528,12 @@ class Evaluator:
         """A request to the debugger of the kept process; Ctrl-C while it
         runs code (eval, retry, return, proceed) interrupts the image."""
         reply = self._wait_interruptibly(wire.debug_request(action, frame=frame, code=code), on_interrupt, patience)
-        return self._scrub_fields(reply, ("value",))
+        reply = self._scrub_fields(reply, ("value",))
+        if isinstance(reply.get("receiver"), dict):
+            reply["receiver"] = self._scrub_fields(reply["receiver"], ("value",))
+        if isinstance(reply.get("variables"), list):
+            reply["variables"] = [self._scrub_fields(v, ("value",)) for v in reply["variables"] if isinstance(v, dict)]
+        return reply
 
     def complete(self, prefix: str, kind: str, *, timeout: float = 2.0) -> list[dict[str, Any]]:
         reply = self.connection.request(wire.complete_request(prefix, kind), timeout=timeout)
