@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import test_repl
 from test_repl import PROMPT, submit
-from test_server_protocol import RawClient
+from test_server_protocol import RawClient, connect, resume_of, wait_for, workspace_counts
 
 import stui_repl
 from stui_repl.commands.debug import frame_line, source_lines
@@ -336,6 +336,24 @@ def test_scripts_keep_no_process_and_say_nothing_of_the_debugger():
     assert ":debug" not in done.stderr
 
 
+def test_a_kept_process_outlives_its_connection_for_the_lease(image):
+    """A client whose connection broke gets its workspace back, and the
+    failure it was debugging with it."""
+    first, hello = connect(image)
+    reply = first.request({"id": 1, "op": "eval", "code": "[nil foo] ensure: ['unwound' displayNl]", "debug": True})
+    assert reply["error"]["debug"] is True
+    watcher, _ = connect(image)
+    first.close()
+    wait_for(lambda: workspace_counts(watcher) == (1, 1), "the closed connection's workspace to be detached")
+    again, reply = connect(image, resume_of(hello))
+    assert reply["resumed"] is True
+    assert again.request({"id": 2, "op": "debug", "action": "where"})["frames"][-1]["label"] == "DoIt"
+    assert again.request({"id": 3, "op": "debug", "action": "abandon"})["abandoned"] is True
+    assert again.output(3) == "unwound\n"
+    again.close()
+    watcher.close()
+
+
 def test_a_released_workspace_unwinds_its_kept_process(gst_install, server_image):
     """As a client on another machine whose connection is gone: with a lease
     of 0 its workspace goes at once, and its kept process unwinds."""
@@ -351,12 +369,9 @@ def test_a_released_workspace_unwinds_its_kept_process(gst_install, server_image
         gone.close()
         other = RawClient(running.port)
         assert other.hello(running.token)["ok"]
-        for attempt in range(200):  # the release happens when the server sees the socket closed
-            reply = other.request({"id": attempt, "op": "eval", "code": "Smalltalk at: #StuiDebugReleased ifAbsent: [false]"})
-            if reply["value"] == "true":
-                break
-            other.request({"id": "wait", "op": "eval", "code": "(Delay forMilliseconds: 50) wait"})
-        assert reply["value"] == "true"
+        # The release comes once the server sees the socket closed.
+        wait_for(lambda: other.request({"id": "r", "op": "eval", "code": "Smalltalk at: #StuiDebugReleased ifAbsent: [false]"})["value"] == "true",
+                 "the released workspace's process to unwind")
         other.close()
     finally:
         running.stop()
