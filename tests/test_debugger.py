@@ -135,6 +135,13 @@ def test_proceed_resumes_a_resumable_error_and_refuses_another(client):
     assert reply["error"]["kind"] == "not-resumable", reply
 
 
+def test_what_the_evaluation_forks_after_going_on_runs_before_the_reply(client):
+    client.request({"id": 1, "op": "eval", "code": "(1/0) isNil ifTrue: [['forked' displayNl] fork]. 5", "debug": True})
+    reply = client.request({"id": 2, "op": "debug", "action": "proceed"})
+    assert reply["value"] == "5"
+    assert client.output(2) == "forked\n"
+
+
 def test_a_new_failure_after_going_on_is_kept_again(client):
     fail_in_deposit(client)
     index = frame_index(client, "Account>>deposit:")
