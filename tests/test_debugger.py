@@ -8,7 +8,6 @@ import test_repl
 from test_repl import PROMPT, submit
 from test_server_protocol import RawClient, connect, resume_of, wait_for, workspace_counts
 
-import stui_repl
 from stui_repl.commands.debug import frame_line, source_lines
 
 repl = test_repl.repl  # the fixture: a real stui at a prompt
@@ -31,10 +30,6 @@ def client(shared_image):
     assert reply["ok"], reply
     yield raw
     raw.close()
-
-
-def test_the_tree_under_test_is_this_one():
-    assert "wt-debug" in stui_repl.__file__ or "main" not in stui_repl.__file__
 
 
 def test_a_failure_is_kept_for_the_debugger_and_where_lists_its_frames(client):
