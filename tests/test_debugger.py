@@ -3,6 +3,8 @@ the :debug prompt on a real gst (issue 14)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import test_repl
 from test_repl import PROMPT, submit
@@ -266,6 +268,20 @@ def test_fixing_a_method_in_the_debugger_and_retrying_its_frame(repl):
     at_prompt(repl, "frame 2", r"> +2 \* Fragile>>step", prompt=DEBUG)
     at_prompt(repl, "retry", r"420\s+SmallInteger")  # the evaluation's own value, back at st>
     at_prompt(repl, ":debug", "nothing to debug")
+
+
+def test_the_session_keeps_what_the_evaluation_assigned_once_it_went_on(repl):
+    define_classes(repl)
+    at_prompt(repl, "total := Fragile new run * 10", "nil does not understand #foo")
+    at_prompt(repl, ":debug", r"2 \* Fragile>>step", prompt=DEBUG)
+    at_prompt(repl, "return 9", r"100\s+SmallInteger")  # from frame 1: nil foo answers 9
+    at_prompt(repl, ":debug", "nothing to debug")
+    at_prompt(repl, ":session save", "")
+    from conftest import run_stui
+
+    shown = run_stui("session", "show", "default")
+    assert shown.returncode == 0, shown.stderr
+    assert re.search(r"total\b.*100", shown.stdout), shown.stdout
 
 
 def test_return_a_value_from_a_frame(repl):

@@ -138,6 +138,9 @@ class DebugSession:
         is over unless it stopped again (the debugger then stays)."""
         result = EvalResult.from_reply(reply)
         self.show(result)
+        # What it defined is the session's, as after an input at the prompt
+        # (what it assigned, the session reads when it saves).
+        self.context.controller.take_code()
         if result.error is None or not result.error.debuggable:
             raise Finished("the evaluation ended")
 
