@@ -37,6 +37,7 @@ modes:
   stui session COMMAND       list, show, delete, rename, export or import sessions
   stui key rotate            re-encrypt every session's secrets with a new key
   stui config [--example|--path]  the settings and where each comes from; a documented file
+  at the prompt, :help lists the meta-commands; after an error, :debug opens a debugger where it stopped
 
 exit status: 0 success, 1 Smalltalk error (or an unsaved session, or an internal error), 2 usage error,
   3 no image reachable, 4 a file others could have written (man stui: SECURITY),

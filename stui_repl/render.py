@@ -243,7 +243,9 @@ class RichRenderer(PlainRenderer):
         self.end_line()
         self.console.file.flush()
         self.err_console.print(Text(where + error.one_line(with_location=not where), style="bold red"))
-        if error.stack:
+        if error.debuggable:
+            self.err_console.print(Text("  (:debug opens the debugger where it stopped; :trace shows the stack)", style="dim"))
+        elif error.stack:
             self.err_console.print(Text("  (:trace shows the stack)", style="dim"))
 
     def trace(self, error: RemoteError) -> None:

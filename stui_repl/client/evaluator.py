@@ -38,7 +38,7 @@ class Outcome(NamedTuple):
 
 def request_for(
     unit: scanner.Unit, *, print_value: bool = True, batch: str | None = None, describe: bool = False,
-    defined: bool = False,
+    defined: bool = False, debug: bool = False,
 ) -> dict[str, Any]:
     """The protocol request that evaluates one scanned unit.
 
@@ -52,7 +52,9 @@ def request_for(
         return wire.eval_request(
             unit.code, mode="fileIn", print_value=print_value, batch=batch, line=unit.line, defined=defined
         )
-    request = wire.eval_request(unit.code, declare=unit.names, print_value=print_value, batch=batch, line=unit.line)
+    request = wire.eval_request(
+        unit.code, declare=unit.names, print_value=print_value, batch=batch, line=unit.line, debug=debug
+    )
     if describe and unit.names:
         request["bindings"] = True
     return request
@@ -191,13 +193,14 @@ class Evaluator:
         on_interrupt: Callable[[], None] | None = None,
         patience: float | None = None,
         defined: bool = False,
+        debug: bool = False,
     ) -> wire.EvalResult:
         """Send one unit and wait; Ctrl-C while waiting interrupts the image.
 
         Once interrupted, the image has `patience` seconds to answer: one
         that does not even then is hung (ConnectionLost), not busy.
         """
-        request = request_for(unit, describe=self.describe, defined=defined)
+        request = request_for(unit, describe=self.describe, defined=defined, debug=debug)
         reply = self._wait_interruptibly(request, on_interrupt, patience)
         return scrubbed(result_of(unit, reply), self.scrub)
 
@@ -514,6 +517,20 @@ class Evaluator:
         if self.scrub is _no_scrub:
             return record
         return {k: self.scrub(v) if k in keys and isinstance(v, str) else v for k, v in record.items()}
+
+    def debug(
+        self, action: str, *, frame: int | None = None, code: str | None = None,
+        on_interrupt: Callable[[], None] | None = None, patience: float | None = None,
+    ) -> dict[str, Any]:
+        """A request to the debugger of the kept process; Ctrl-C while it
+        runs code (eval, retry, return, proceed) interrupts the image."""
+        reply = self._wait_interruptibly(wire.debug_request(action, frame=frame, code=code), on_interrupt, patience)
+        reply = self._scrub_fields(reply, ("value",))
+        if isinstance(reply.get("receiver"), dict):
+            reply["receiver"] = self._scrub_fields(reply["receiver"], ("value",))
+        if isinstance(reply.get("variables"), list):
+            reply["variables"] = [self._scrub_fields(v, ("value",)) for v in reply["variables"] if isinstance(v, dict)]
+        return reply
 
     def complete(self, prefix: str, kind: str, *, timeout: float = 2.0) -> list[dict[str, Any]]:
         reply = self.connection.request(wire.complete_request(prefix, kind), timeout=timeout)

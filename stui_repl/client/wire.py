@@ -90,6 +90,8 @@ class RemoteError(NamedTuple):
     file: str | None = None
     # Already shown: an error event reported it as it happened.
     reported: bool = False
+    # Its process is kept where it stopped, for the debugger (:debug).
+    debuggable: bool = False
 
     @classmethod
     def from_wire(cls, error: Any) -> RemoteError:
@@ -104,6 +106,7 @@ class RemoteError(NamedTuple):
             column=error.get("column") if isinstance(error.get("column"), int) else None,
             file=error.get("file") if isinstance(error.get("file"), str) else None,
             reported=error.get("reported") is True,
+            debuggable=error.get("debug") is True,
         )
 
     def location(self) -> str:
@@ -279,9 +282,11 @@ def eval_request(
     batch: str | None = None,
     line: int = 1,
     defined: bool = False,
+    debug: bool = False,
 ) -> dict[str, Any]:
     """An eval request without its id; optional fields only when not default.
-    `defined` asks a fileIn for the names of what it defined."""
+    `defined` asks a fileIn for the names of what it defined; `debug`, to
+    keep the process of a failure for the debugger (the REPL's :debug)."""
     request: dict[str, Any] = {"op": "eval", "code": code}
     if declare is not None:
         request["declare"] = list(declare)
@@ -295,6 +300,8 @@ def eval_request(
         request["line"] = line
     if defined:
         request["defined"] = True
+    if debug:
+        request["debug"] = True
     return request
 
 
@@ -352,6 +359,16 @@ def install_changes_request(entries: list[dict[str, Any]], *, force: bool = Fals
     request: dict[str, Any] = {"op": "changes", "action": "install", "entries": entries}
     if force:
         request["force"] = True
+    return request
+
+
+def debug_request(action: str, *, frame: int | None = None, code: str | None = None) -> dict[str, Any]:
+    """A request to the debugger of the workspace's kept process (see docs/protocol.md, debug)."""
+    request: dict[str, Any] = {"op": "debug", "action": action}
+    if frame is not None:
+        request["frame"] = frame
+    if code is not None:
+        request["code"] = code
     return request
 
 

@@ -14,7 +14,7 @@ from .registry import REGISTRY, Context
 
 
 def _register_commands() -> None:
-    from . import browse, builtin, code, edit, session  # noqa: F401  (they register themselves)
+    from . import browse, builtin, code, debug, edit, session  # noqa: F401  (they register themselves)
 
 
 REGISTRY.loader = _register_commands

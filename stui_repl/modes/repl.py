@@ -278,7 +278,8 @@ class Repl:
                 continue
             try:
                 result = self.evaluator.evaluate_unit(
-                    unit, on_interrupt=lambda: self.renderer.info("interrupting…"), patience=patience, defined=True
+                    unit, on_interrupt=lambda: self.renderer.info("interrupting…"), patience=patience, defined=True,
+                    debug=self._debuggable(),
                 )
             except ConnectionLost as exc:
                 raise EvaluationLost(str(exc)) from None
@@ -287,6 +288,11 @@ class Repl:
             if not result.ok:
                 break
         self.controller.take_code()
+
+    def _debuggable(self) -> bool:
+        """Whether the image keeps a failed evaluation for :debug (an older server does not)."""
+        info = self.connection.info
+        return info is not None and "debug" in info.ops
 
     def _notify(self, text: str) -> None:
         """A notice from any thread: printed above the prompt when one is shown."""
