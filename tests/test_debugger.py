@@ -3,7 +3,9 @@ the :debug prompt on a real gst (issue 14)."""
 
 from __future__ import annotations
 
+import json
 import re
+import time
 
 import pytest
 import test_repl
@@ -193,6 +195,38 @@ def test_an_interrupt_keeps_the_loop_and_proceed_continues_it(client):
     assert where["reason"] == "interrupted" and where["frames"][-1]["label"] == "DoIt", where
     reply = client.request({"id": 3, "op": "debug", "action": "proceed"})
     assert (reply["ok"], reply.get("value")) == (True, "3000000"), reply
+
+
+def replies_within(client: RawClient, ids: set, seconds: float) -> dict:
+    """The replies to ids, however much output comes meanwhile; a reply
+    that has not come within seconds fails the test."""
+    replies: dict = {}
+    deadline = time.monotonic() + seconds
+    while not ids <= replies.keys():
+        assert time.monotonic() < deadline, f"no reply to {ids - replies.keys()} within {seconds} s: {replies}"
+        reply = client.receive()
+        assert reply is not None, "connection closed"
+        replies[reply["id"]] = reply
+    return replies
+
+
+def test_interrupts_while_the_loop_writes_never_hang_the_connection(client):
+    """Each interrupt lands somewhere in a loop that writes without end,
+    often inside the server's output code, under its locks: the process
+    must never be suspended there (the reply to its eval waited for those
+    locks for good), yet is still kept for the debugger."""
+    client.sock.settimeout(10)
+    for attempt in range(15):
+        client.send({"id": attempt, "op": "eval", "debug": True,
+                     "code": "[true] whileTrue: [Transcript showCr: 'tick']"})
+        first = json.loads(client.file.readline())  # its output has begun
+        assert first.get("event") == "output", first
+        client.send({"id": "interrupt", "op": "interrupt"})
+        replies = replies_within(client, {attempt, "interrupt"}, 10)
+        assert replies[attempt]["error"].get("debug") is True, replies
+        client.send({"id": "go", "op": "debug", "action": "abandon"})
+        assert replies_within(client, {"go"}, 10)["go"]["abandoned"]
+        client.events.clear()
 
 
 @pytest.mark.parametrize(
