@@ -29,11 +29,7 @@ ANIMAL = (
 
 @pytest.fixture(scope="module")
 def client(shared_image):
-    raw = RawClient(shared_image.port)
-    assert raw.hello(shared_image.token)["ok"]
-    reply = raw.request({"id": "def", "op": "eval", "code": ANIMAL, "mode": "fileIn"})
-    assert reply["ok"], reply
-    return raw
+    return RawClient.with_code(shared_image, ANIMAL)
 
 
 def labels(reply: dict) -> list[str]:

@@ -28,10 +28,7 @@ CLASSES = (
 
 @pytest.fixture
 def client(shared_image):
-    raw = RawClient(shared_image.port)
-    assert raw.hello(shared_image.token)["ok"]
-    reply = raw.request({"id": "def", "op": "eval", "code": CLASSES, "mode": "fileIn"})
-    assert reply["ok"], reply
+    raw = RawClient.with_code(shared_image, CLASSES)
     yield raw
     raw.close()
 

@@ -72,6 +72,15 @@ class RawClient:
             message["resume"] = resume
         return self.request(message)
 
+    @classmethod
+    def with_code(cls, image, code: str) -> RawClient:
+        """A client past hello on `image` whose workspace has filed `code` in."""
+        raw = cls(image.port)
+        assert raw.hello(image.token)["ok"]
+        reply = raw.request({"id": "def", "op": "eval", "code": code, "mode": "fileIn"})
+        assert reply["ok"], reply
+        return raw
+
     def is_closed_by_server(self) -> bool:
         """Whether the server has closed this connection (waits for it, up to the socket timeout)."""
         try:
